@@ -28,13 +28,13 @@ fn main() {
         revision.unwrap_or_else(|| "unknown".into())
     );
     println!("cargo:rerun-if-env-changed=EXPORTERS_GIT_REVISION");
-    if let Ok(out) = Command::new("git").args(["rev-parse", "--git-dir"]).output() {
-        if let Ok(dir) = String::from_utf8(out.stdout) {
-            let dir = dir.trim();
-            if !dir.is_empty() {
-                println!("cargo:rerun-if-changed={dir}/HEAD");
-                println!("cargo:rerun-if-changed={dir}/refs/heads");
-            }
-        }
+    let git_dir = Command::new("git")
+        .args(["rev-parse", "--git-dir"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok());
+    if let Some(dir) = git_dir.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+        println!("cargo:rerun-if-changed={dir}/refs/heads");
     }
 }

@@ -55,7 +55,11 @@ pub struct CoreArgs {
     pub listen_addresses: Vec<String>,
 
     /// Path under which to expose metrics.
-    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
     pub telemetry_path: String,
 
     /// Path to configuration file that can enable TLS or authentication (the Prometheus
@@ -82,11 +86,22 @@ pub struct CoreArgs {
     pub config_check: bool,
 
     /// Only log messages with the given severity or above.
-    #[arg(long = "log.level", value_name = "LEVEL", value_enum, default_value = "info", ignore_case = true)]
+    #[arg(
+        long = "log.level",
+        value_name = "LEVEL",
+        value_enum,
+        default_value = "info",
+        ignore_case = true
+    )]
     pub log_level: LogLevel,
 
     /// Output format of log messages.
-    #[arg(long = "log.format", value_name = "FORMAT", value_enum, default_value = "logfmt")]
+    #[arg(
+        long = "log.format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value = "logfmt"
+    )]
     pub log_format: LogFormat,
 }
 

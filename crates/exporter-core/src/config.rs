@@ -3,6 +3,7 @@
 //! Every exporter's config type derives `Deserialize` with `deny_unknown_fields`, so a typo
 //! is an error naming the file and the key path instead of a silently ignored setting.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -120,10 +121,10 @@ fn describe(e: &figment::Error) -> String {
     }
     msg.push_str(&e.kind.to_string());
     if let Some(md) = &e.metadata {
-        match &md.source {
-            Some(source) => msg.push_str(&format!(" (in {} {source})", md.name)),
-            None => msg.push_str(&format!(" (in {})", md.name)),
-        }
+        let _ = match &md.source {
+            Some(source) => write!(msg, " (in {} {source})", md.name),
+            None => write!(msg, " (in {})", md.name),
+        };
     }
     msg
 }
@@ -198,6 +199,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err, reason = "figment::Jail's closure signature")]
     fn layering_defaults_file_env_cli() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = write(

@@ -138,8 +138,9 @@ impl Exporter {
     /// Runs `collector` in the background on `schedule` (started by [`run`](Self::run)).
     pub fn collector<C: Collector>(&mut self, collector: C, schedule: Schedule) -> &mut Self {
         self.stats.register(collector.name());
-        self.registrations
-            .push(Box::new(move |s: &mut Scheduler| s.spawn(collector, schedule)));
+        self.registrations.push(Box::new(move |s: &mut Scheduler| {
+            s.spawn(collector, schedule)
+        }));
         self
     }
 
@@ -164,7 +165,10 @@ impl Exporter {
     }
 
     /// Adds families computed at scrape time. Keep it cheap: it runs on every scrape.
-    pub fn live_metrics(&mut self, f: impl Fn() -> Vec<Family> + Send + Sync + 'static) -> &mut Self {
+    pub fn live_metrics(
+        &mut self,
+        f: impl Fn() -> Vec<Family> + Send + Sync + 'static,
+    ) -> &mut Self {
         self.live.push(Box::new(f));
         self
     }
@@ -289,8 +293,12 @@ impl Bound {
         for register in ex.registrations {
             register(&mut scheduler);
         }
-        let max_requests = (ex.args.max_requests > 0)
-            .then(|| (Arc::new(Semaphore::new(ex.args.max_requests)), ex.args.max_requests));
+        let max_requests = (ex.args.max_requests > 0).then(|| {
+            (
+                Arc::new(Semaphore::new(ex.args.max_requests)),
+                ex.args.max_requests,
+            )
+        });
         let state = AppState(Arc::new(Inner {
             info: ex.info,
             telemetry_path: normalise_path(&ex.args.telemetry_path),
@@ -324,13 +332,12 @@ impl Bound {
         for hook in ex.shutdown_hooks {
             hook().await;
         }
-        if let Ok(graceful) = Arc::try_unwrap(graceful) {
-            if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        if let Ok(graceful) = Arc::try_unwrap(graceful)
+            && tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
                 .await
                 .is_err()
-            {
-                tracing::warn!("open connections did not finish within 10s");
-            }
+        {
+            tracing::warn!("open connections did not finish within 10s");
         }
         tracing::info!("stopped");
     }
@@ -379,7 +386,12 @@ where
     if nix_is_root() {
         tracing::warn!("running as root: this exporter is designed to run as an unprivileged user");
     }
-    tracing::info!(version = info.version, revision = info.revision, "starting {}", info.name);
+    tracing::info!(
+        version = info.version,
+        revision = info.revision,
+        "starting {}",
+        info.name
+    );
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -413,11 +425,11 @@ fn check<C: Serialize>(
     config: &C,
     file: Option<&PathBuf>,
 ) -> ExitCode {
-    if let Some(web) = &args.web_config_file {
-        if let Err(e) = WebRuntime::load(Some(web)) {
-            eprintln!("{}: {e}", info.name);
-            return ExitCode::FAILURE;
-        }
+    if let Some(web) = &args.web_config_file
+        && let Err(e) = WebRuntime::load(Some(web))
+    {
+        eprintln!("{}: {e}", info.name);
+        return ExitCode::FAILURE;
     }
     if let Err(e) = args
         .listen_addresses

@@ -26,6 +26,9 @@
 //! }
 //! ```
 
+// Tests compare exact values the code under test copied, not computed.
+#![cfg_attr(test, allow(clippy::float_cmp))]
+
 pub mod build_info;
 pub mod cli;
 pub mod collect;

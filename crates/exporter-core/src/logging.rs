@@ -40,11 +40,11 @@ impl LogHandle {
     }
 
     pub fn set_level(&self, level: LogLevel) {
-        if let Some(handle) = &self.handle {
-            if let Err(e) = handle.modify(|f| *f = to_filter(level)) {
-                tracing::error!(error = %e, "cannot change log level");
-                return;
-            }
+        if let Some(handle) = &self.handle
+            && let Err(e) = handle.modify(|f| *f = to_filter(level))
+        {
+            tracing::error!(error = %e, "cannot change log level");
+            return;
         }
         *self
             .current

@@ -85,7 +85,10 @@ impl ProbeSettings {
             .map(Duration::from_secs_f64);
         match scrape {
             Some(s) => {
-                let budget = s.checked_sub(self.timeout_offset).filter(|b| !b.is_zero()).unwrap_or(s);
+                let budget = s
+                    .checked_sub(self.timeout_offset)
+                    .filter(|b| !b.is_zero())
+                    .unwrap_or(s);
                 budget.min(self.max_timeout)
             }
             None => self.max_timeout,
@@ -94,7 +97,8 @@ impl ProbeSettings {
 }
 
 type ErasedResult = Result<Vec<Family>, ProbeError<ErasedError>>;
-type ProbeFn = dyn Fn(ProbeRequest) -> Pin<Box<dyn Future<Output = ErasedResult> + Send>> + Send + Sync;
+type ProbeFn =
+    dyn Fn(ProbeRequest) -> Pin<Box<dyn Future<Output = ErasedResult> + Send>> + Send + Sync;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -162,7 +166,10 @@ pub(crate) async fn handler(
             (Vec::new(), false)
         }
     };
-    let mut ok = Family::gauge("probe_success", "Displays whether or not the probe was a success.");
+    let mut ok = Family::gauge(
+        "probe_success",
+        "Displays whether or not the probe was a success.",
+    );
     ok.set(if success { 1.0 } else { 0.0 });
     let mut dur = Family::gauge(
         "probe_duration_seconds",

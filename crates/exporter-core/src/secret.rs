@@ -75,7 +75,10 @@ mod tests {
         assert_eq!(format!("{s}"), REDACTED);
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!serde_json::to_string(&s).expect("json").contains("hunter2"));
-        assert_eq!(serde_json::to_string(&Secret::default()).expect("json"), "\"\"");
+        assert_eq!(
+            serde_json::to_string(&Secret::default()).expect("json"),
+            "\"\""
+        );
         assert_eq!(s.expose(), "hunter2");
         let back: Secret = serde_json::from_str("\"x\"").expect("de");
         assert_eq!(back.expose(), "x");

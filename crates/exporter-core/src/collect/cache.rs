@@ -127,10 +127,9 @@ impl SnapshotStore {
         let now = Instant::now();
         let mut inner = self.lock();
         let expires = now + ttl;
-        inner.by_collector.insert(
-            collector.to_owned(),
-            Published { families, expires },
-        );
+        inner
+            .by_collector
+            .insert(collector.to_owned(), Published { families, expires });
         inner.merged = None;
         inner.next_expiry = Some(inner.next_expiry.map_or(expires, |e| e.min(expires)));
     }

@@ -91,6 +91,9 @@ mod tests {
         );
         // A run longer than the interval starts the next one at once, never overlapping.
         assert_eq!(s.next_wait(Duration::from_secs(30), 0.5), Duration::ZERO);
-        assert_eq!(Schedule::every(Duration::from_secs(600)).timeout, Duration::from_secs(60));
+        assert_eq!(
+            Schedule::every(Duration::from_secs(600)).timeout,
+            Duration::from_secs(60)
+        );
     }
 }

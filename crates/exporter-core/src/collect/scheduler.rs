@@ -199,7 +199,6 @@ impl Scheduler {
         });
     }
 
-
     /// Stops every collector task and waits for them to end.
     pub async fn shutdown(mut self) {
         let _ = self.stop_tx.send(true);
@@ -225,7 +224,7 @@ mod tests {
 
     impl Collector for Slow {
         type Error = Nope;
-        fn name(&self) -> &str {
+        fn name(&self) -> &'static str {
             "slow"
         }
         async fn collect(&self) -> Result<Vec<Family>, Nope> {
@@ -279,7 +278,7 @@ mod tests {
     struct Hang;
     impl Collector for Hang {
         type Error = Nope;
-        fn name(&self) -> &str {
+        fn name(&self) -> &'static str {
             "hang"
         }
         async fn collect(&self) -> Result<Vec<Family>, Nope> {
@@ -290,7 +289,7 @@ mod tests {
     struct Panics;
     impl Collector for Panics {
         type Error = Nope;
-        fn name(&self) -> &str {
+        fn name(&self) -> &'static str {
             "panics"
         }
         async fn collect(&self) -> Result<Vec<Family>, Nope> {
@@ -312,7 +311,10 @@ mod tests {
         let snap = stats.snapshot();
         assert_eq!(snap["hang"].runs, 1);
         assert!(!snap["hang"].success);
-        assert_eq!(snap["hang"].last_error.as_deref(), Some("timed out after 2s"));
+        assert_eq!(
+            snap["hang"].last_error.as_deref(),
+            Some("timed out after 2s")
+        );
         assert!(
             snap["panics"]
                 .last_error

@@ -51,6 +51,10 @@ impl Suppressor {
     }
 
     /// Filters `families` in place and appends each rule's note to the HELP text.
+    #[allow(
+        clippy::float_cmp,
+        reason = "the rules are about exact values: 0, or the same value again"
+    )]
     pub fn apply(&mut self, families: &mut [Family]) {
         if self.rules.is_empty() {
             return;

@@ -45,9 +45,7 @@ pub fn negotiate(accept: Option<&str>) -> Format {
             continue;
         }
         let format = match (media.as_str(), version.as_deref()) {
-            ("application/openmetrics-text", None | Some("1.0.0" | "0.0.1")) => {
-                Format::OpenMetrics
-            }
+            ("application/openmetrics-text", None | Some("1.0.0" | "0.0.1")) => Format::OpenMetrics,
             ("text/plain", None | Some("0.0.4")) | ("*/*" | "text/*", _) => Format::Text,
             _ => continue,
         };
@@ -86,7 +84,9 @@ mod tests {
             Format::Text
         );
         assert_eq!(
-            negotiate(Some("text/plain;version=1.0.0;q=0.9,application/openmetrics-text;q=0.5")),
+            negotiate(Some(
+                "text/plain;version=1.0.0;q=0.9,application/openmetrics-text;q=0.5"
+            )),
             Format::OpenMetrics
         );
     }

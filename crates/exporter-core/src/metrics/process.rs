@@ -36,34 +36,34 @@ fn read() -> procfs::ProcResult<Vec<Family>> {
     rss.set(stat.rss as f64 * page);
     out.push(rss);
 
-    let mut vsz = Family::gauge(
+    let mut virtual_memory = Family::gauge(
         "process_virtual_memory_bytes",
         "Virtual memory size in bytes.",
     );
-    vsz.set(stat.vsize as f64);
-    out.push(vsz);
+    virtual_memory.set(stat.vsize as f64);
+    out.push(virtual_memory);
 
-    let mut start = Family::gauge(
+    let mut start_time = Family::gauge(
         "process_start_time_seconds",
         "Start time of the process since unix epoch in seconds.",
     );
-    start.set(boot + stat.starttime as f64 / ticks);
-    out.push(start);
+    start_time.set(boot + stat.starttime as f64 / ticks);
+    out.push(start_time);
 
     if let Ok(n) = me.fd_count() {
         let mut fds = Family::gauge("process_open_fds", "Number of open file descriptors.");
         fds.set(n as f64);
         out.push(fds);
     }
-    if let Ok(limits) = me.limits() {
-        if let procfs::process::LimitValue::Value(max) = limits.max_open_files.soft_limit {
-            let mut max_fds = Family::gauge(
-                "process_max_fds",
-                "Maximum number of open file descriptors.",
-            );
-            max_fds.set(max as f64);
-            out.push(max_fds);
-        }
+    if let Ok(limits) = me.limits()
+        && let procfs::process::LimitValue::Value(max) = limits.max_open_files.soft_limit
+    {
+        let mut max_fds = Family::gauge(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+        );
+        max_fds.set(max as f64);
+        out.push(max_fds);
     }
     Ok(out)
 }

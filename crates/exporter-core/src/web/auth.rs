@@ -71,7 +71,11 @@ impl BasicAuth {
 
 fn cache_key(user: &str, hash: &str, password: &Secret) -> [u8; 32] {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in [user.as_bytes(), hash.as_bytes(), password.expose().as_bytes()] {
+    for part in [
+        user.as_bytes(),
+        hash.as_bytes(),
+        password.expose().as_bytes(),
+    ] {
         ctx.update(&(part.len() as u64).to_be_bytes());
         ctx.update(part);
     }

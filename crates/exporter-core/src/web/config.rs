@@ -181,15 +181,20 @@ impl WebConfig {
             }
         }
         let h = &self.http_server_config.headers;
-        if let Some(v) = &h.x_content_type_options {
-            if !v.eq_ignore_ascii_case("nosniff") {
-                return Err(format!("invalid value for X-Content-Type-Options: {v:?}, expected \"nosniff\""));
-            }
+        if let Some(v) = &h.x_content_type_options
+            && !v.eq_ignore_ascii_case("nosniff")
+        {
+            return Err(format!(
+                "invalid value for X-Content-Type-Options: {v:?}, expected \"nosniff\""
+            ));
         }
-        if let Some(v) = &h.x_frame_options {
-            if !v.eq_ignore_ascii_case("deny") && !v.eq_ignore_ascii_case("sameorigin") {
-                return Err(format!("invalid value for X-Frame-Options: {v:?}, expected \"deny\" or \"sameorigin\""));
-            }
+        if let Some(v) = &h.x_frame_options
+            && !v.eq_ignore_ascii_case("deny")
+            && !v.eq_ignore_ascii_case("sameorigin")
+        {
+            return Err(format!(
+                "invalid value for X-Frame-Options: {v:?}, expected \"deny\" or \"sameorigin\""
+            ));
         }
         if self.rate_limit.interval.is_some_and(|i| !i.is_zero()) && self.rate_limit.burst == 0 {
             return Err("rate_limit: burst must be at least 1 when interval is set".into());
@@ -276,10 +281,10 @@ impl TlsServerConfig {
         {
             return Err("client_allowed_sans requires a client_auth_type of RequireAnyClientCert or RequireAndVerifyClientCert".into());
         }
-        if let (Some(min), Some(max)) = (self.min_version, self.max_version) {
-            if min > max {
-                return Err("min_version must be less than or equal to max_version".into());
-            }
+        if let (Some(min), Some(max)) = (self.min_version, self.max_version)
+            && min > max
+        {
+            return Err("min_version must be less than or equal to max_version".into());
         }
         Ok(())
     }
@@ -293,7 +298,7 @@ mod tests {
     fn toolkit_example_parses() {
         // The shape of exporter-toolkit's docs/web-config.yml.
         let c = WebConfig::parse(
-            r#"
+            r"
 tls_server_config:
   cert_file: server.crt
   key_file: server.key
@@ -314,7 +319,7 @@ basic_auth_users:
 rate_limit:
   interval: 1s
   burst: 10
-"#,
+",
         )
         .expect("parse");
         c.validate().expect("valid");
@@ -351,9 +356,15 @@ rate_limit:
         );
         assert!(check("basic_auth_users:\n  bob: plaintext\n").contains("not a bcrypt hash"));
         assert!(!check("basic_auth_users:\n  bob: plaintext\n").contains("plaintext"));
-        assert!(check("tls_server_config:\n  cert_file: c\n  key_file: k\n  client_ca_file: ca\n").contains("Client Auth Policy"));
+        assert!(
+            check("tls_server_config:\n  cert_file: c\n  key_file: k\n  client_ca_file: ca\n")
+                .contains("Client Auth Policy")
+        );
         assert!(check("tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: RequireAndVerifyClientCert\n").contains("client_ca_file"));
-        assert!(check("http_server_config:\n  headers:\n    X-Frame-Options: allow\n").contains("X-Frame-Options"));
+        assert!(
+            check("http_server_config:\n  headers:\n    X-Frame-Options: allow\n")
+                .contains("X-Frame-Options")
+        );
         assert!(check("tls_server_config:\n  cert_file: c\n  key_file: k\n  min_version: TLS13\n  max_version: TLS12\n").contains("min_version"));
     }
 
@@ -370,10 +381,19 @@ rate_limit:
     fn relative_paths_follow_the_config_file() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("web.yml");
-        std::fs::write(&path, "tls_server_config:\n  cert_file: a.crt\n  key_file: /abs/a.key\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "tls_server_config:\n  cert_file: a.crt\n  key_file: /abs/a.key\n",
+        )
+        .expect("write");
         let c = WebConfig::load(&path).expect("load");
-        assert_eq!(c.tls_server_config.cert_file, Some(dir.path().join("a.crt")));
-        assert_eq!(c.tls_server_config.key_file, Some(PathBuf::from("/abs/a.key")));
+        assert_eq!(
+            c.tls_server_config.cert_file,
+            Some(dir.path().join("a.crt"))
+        );
+        assert_eq!(
+            c.tls_server_config.key_file,
+            Some(PathBuf::from("/abs/a.key"))
+        );
     }
 }

@@ -54,19 +54,19 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding
         html.push_str(
             "<h2>Collectors</h2>\n<table><tr><th>collector</th><th>runs</th><th>last run</th><th>duration</th><th>last error</th></tr>\n",
         );
-        for (name, st) in &stats {
-            let (class, state) = match (st.runs, st.success) {
+        for (name, stat) in &stats {
+            let (class, outcome) = match (stat.runs, stat.success) {
                 (0, _) => ("", "pending"),
                 (_, true) => ("ok", "ok"),
                 (_, false) => ("fail", "failed"),
             };
             let _ = writeln!(
                 html,
-                r#"<tr><td>{}</td><td>{}</td><td class="{class}">{state}</td><td>{:.3} s</td><td>{}</td></tr>"#,
+                r#"<tr><td>{}</td><td>{}</td><td class="{class}">{outcome}</td><td>{:.3} s</td><td>{}</td></tr>"#,
                 escape(name),
-                st.runs,
-                st.duration.as_secs_f64(),
-                escape(st.last_error.as_deref().unwrap_or("")),
+                stat.runs,
+                stat.duration.as_secs_f64(),
+                escape(stat.last_error.as_deref().unwrap_or("")),
             );
         }
         html.push_str("</table>\n");

@@ -113,10 +113,10 @@ impl WebRuntime {
                     None
                 }
             };
-            if due.is_some() {
-                if let Err(e) = self.reload() {
-                    tracing::error!(error = %e, "web config changed but cannot be used; keeping the previous one");
-                }
+            if due.is_some()
+                && let Err(e) = self.reload()
+            {
+                tracing::error!(error = %e, "web config changed but cannot be used; keeping the previous one");
             }
         }
         self.current.load_full()

@@ -62,7 +62,10 @@ pub(crate) fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(middleware::from_fn_with_state(state.clone(), limit_concurrency))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_concurrency,
+        ))
         .with_state(state)
 }
 
@@ -84,10 +87,10 @@ async fn limit_concurrency(State(s): State<AppState>, req: Request, next: Next) 
 /// The web config's rate limit, basic auth and response headers, on every route.
 async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let web = s.0.web.current();
-    if let Some(rl) = &web.rate_limit {
-        if !rl.allow() {
-            return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n").into_response();
-        }
+    if let Some(rl) = &web.rate_limit
+        && !rl.allow()
+    {
+        return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n").into_response();
     }
     let mut resp = match &web.auth {
         Some(auth) => {
@@ -99,10 +102,8 @@ async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response 
                 next.run(req).await
             } else {
                 let mut r = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic"),
-                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
                 r
             }
         }
@@ -174,20 +175,17 @@ fn own_families(s: &Inner) -> Vec<Family> {
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let format = negotiate::negotiate(
-        headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let format = negotiate::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let data = s.0.store.gather();
     let mut own = merge_families(own_families(&s.0));
     // A family may appear only once in an exposition: collected data wins over our own.
     own.retain(|f| {
-        let clash = data
-            .binary_search_by(|d| d.name().cmp(f.name()))
-            .is_ok();
+        let clash = data.binary_search_by(|d| d.name().cmp(f.name())).is_ok();
         if clash {
-            tracing::error!(family = f.name(), "a collector uses a reserved self-metric name");
+            tracing::error!(
+                family = f.name(),
+                "a collector uses a reserved self-metric name"
+            );
         }
         !clash
     });
@@ -209,11 +207,7 @@ pub(crate) fn encode(format: Format, parts: &[Arc<Vec<Family>>]) -> Response {
             }
         }
     }
-    (
-        [(header::CONTENT_TYPE, format.content_type())],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
 async fn landing(State(s): State<AppState>) -> Html<String> {

@@ -39,12 +39,17 @@ pub fn server_config(c: &TlsServerConfig, http2: bool) -> Result<Arc<ServerConfi
         }),
         ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
             let mut roots = RootCertStore::empty();
-            for ca in load_certs(c.client_ca.as_deref(), c.client_ca_file.as_deref(), "client_ca")? {
+            for ca in load_certs(
+                c.client_ca.as_deref(),
+                c.client_ca_file.as_deref(),
+                "client_ca",
+            )? {
                 roots
                     .add(ca)
                     .map_err(|e| format!("tls_server_config: client CA: {e}"))?;
             }
-            let b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+            let b =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
             let b = if c.client_auth_type == ClientAuth::VerifyClientCertIfGiven {
                 b.allow_unauthenticated()
             } else {
@@ -168,7 +173,9 @@ fn load_certs(
     };
     let certs = certs.map_err(|e| format!("tls_server_config.{field}: {e}"))?;
     if certs.is_empty() {
-        return Err(format!("tls_server_config.{field}: no PEM certificate found"));
+        return Err(format!(
+            "tls_server_config.{field}: no PEM certificate found"
+        ));
     }
     Ok(certs)
 }
@@ -178,9 +185,8 @@ fn load_key(c: &TlsServerConfig) -> Result<PrivateKeyDer<'static>, String> {
     match (&c.key, &c.key_file) {
         (Some(pem), _) => PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
             .map_err(|_| "tls_server_config.key: no valid PEM private key".to_owned()),
-        (None, Some(path)) => PrivateKeyDer::from_pem_file(path).map_err(|e| {
-            format!("tls_server_config.key_file {}: {e}", path.display())
-        }),
+        (None, Some(path)) => PrivateKeyDer::from_pem_file(path)
+            .map_err(|e| format!("tls_server_config.key_file {}: {e}", path.display())),
         (None, None) => Err("missing one of key or key_file".into()),
     }
 }
