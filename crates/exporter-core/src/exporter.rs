@@ -139,7 +139,7 @@ impl Exporter {
     pub fn collector<C: Collector>(&mut self, collector: C, schedule: Schedule) -> &mut Self {
         self.stats.register(collector.name());
         self.registrations.push(Box::new(move |s: &mut Scheduler| {
-            s.spawn(collector, schedule)
+            s.spawn(collector, schedule);
         }));
         self
     }
