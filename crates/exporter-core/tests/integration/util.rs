@@ -138,9 +138,10 @@ pub async fn wait_ready(r: &Running) {
     let client = reqwest::Client::new();
     for _ in 0..100 {
         if let Ok(resp) = client.get(r.url("/-/ready")).send().await
-            && resp.status() == 200 {
-                return;
-            }
+            && resp.status() == 200
+        {
+            return;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("exporter never became ready");
