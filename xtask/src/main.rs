@@ -1,1 +1,207 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `ci`: install what the tests need (on Debian, only what is missing), then
+//!   `cargo fmt --check`, `cargo clippy -D warnings`, `cargo xtask codegen --check` and
+//!   `cargo nextest run --workspace`. `.ci/run` and the README run exactly this.
+//! - `codegen [--check]`: regenerate `config-examples/*.schema.json` from the binaries
+//!   (`--config.schema`); `--check` fails if the committed files are stale.
+//! - `deps`: only the installation step of `ci`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const BINARIES: &[&str] = &[
+    "ssp-exporter",
+    "geoip-conn-exporter",
+    "reaction-exporter",
+    "openstack-instance-exporter",
+    "hitron-exporter",
+];
+
+/// Debian packages the tests use, by the command that shows they are installed.
+const APT: &[(&str, &str)] = &[("promtool", "prometheus"), ("prometheus", "prometheus")];
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("deps") => deps(),
+        Some("codegen") => codegen(args.iter().any(|a| a == "--check")),
+        _ => Err("usage: cargo xtask <ci | deps | codegen [--check]>".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(mut cmd: Command) -> Result {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn ci() -> Result {
+    deps()?;
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run(fmt)?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(clippy)?;
+    codegen(true)?;
+    let mut test = cargo();
+    test.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    run(test)
+}
+
+/// Installs the test dependencies that are missing: Debian packages with apt-get (after
+/// `apt-get update`), the Python OpenMetrics parser with pip, cargo-nextest with cargo.
+fn deps() -> Result {
+    let missing: Vec<&str> = APT
+        .iter()
+        .filter(|(cmd, _)| !have(cmd))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if !missing.is_empty() {
+        let mut pkgs = missing.clone();
+        pkgs.sort_unstable();
+        pkgs.dedup();
+        let sudo = if is_root() { "" } else { "sudo " };
+        run(shell(&format!("{sudo}apt-get update -qq")))?;
+        run(shell(&format!(
+            "DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq --no-install-recommends {}",
+            pkgs.join(" ")
+        )))?;
+    }
+    if !python_has_openmetrics_parser() {
+        // pip first (the machine's python3 may not be Debian's); Debian's package last.
+        let attempts = [
+            "python3 -m pip install --quiet prometheus_client",
+            "python3 -m pip install --quiet --break-system-packages prometheus_client",
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-prometheus-client",
+        ];
+        for attempt in attempts {
+            if run(shell(attempt)).is_ok() && python_has_openmetrics_parser() {
+                break;
+            }
+        }
+        if !python_has_openmetrics_parser() {
+            return Err("cannot install the Python prometheus_client package".into());
+        }
+    }
+    if !cargo_has("nextest") {
+        let mut install = cargo();
+        install.args(["install", "--locked", "cargo-nextest"]);
+        run(install)?;
+    }
+    Ok(())
+}
+
+fn shell(script: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", script]);
+    c
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+fn python_has_openmetrics_parser() -> bool {
+    Command::new("python3")
+        .args(["-c", "import prometheus_client.openmetrics.parser"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn cargo_has(sub: &str) -> bool {
+    cargo()
+        .args([sub, "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Writes (or with `check`, compares) each binary's config JSON Schema.
+fn codegen(check: bool) -> Result {
+    let mut build = cargo();
+    build.args(["build", "--quiet", "--bins"]);
+    run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join("debug");
+    let mut stale = Vec::new();
+    for bin in BINARIES {
+        let out = Command::new(target.join(bin))
+            .arg("--config.schema")
+            .output()
+            .map_err(|e| format!("cannot run {bin}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{bin} --config.schema failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let path = root()
+            .join("config-examples")
+            .join(format!("{bin}.schema.json"));
+        let current = std::fs::read(&path).unwrap_or_default();
+        if current != out.stdout {
+            if check {
+                stale.push(path.display().to_string());
+            } else {
+                std::fs::write(&path, &out.stdout)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                eprintln!("xtask: wrote {}", path.display());
+            }
+        }
+    }
+    if stale.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "generated files are not up to date: {}; run `cargo xtask codegen` and commit",
+            stale.join(", ")
+        ))
+    }
+}

@@ -85,6 +85,10 @@ pub struct CoreArgs {
     #[arg(long = "config.check")]
     pub config_check: bool,
 
+    /// Print the JSON Schema of the configuration file and exit.
+    #[arg(long = "config.schema")]
+    pub config_schema: bool,
+
     /// Only log messages with the given severity or above.
     #[arg(
         long = "log.level",

@@ -366,9 +366,13 @@ pub fn launch<C, F>(
     setup: F,
 ) -> ExitCode
 where
-    C: DeserializeOwned + Serialize + Default,
+    C: DeserializeOwned + Serialize + Default + JsonSchema,
     F: FnOnce(C, &mut Exporter) -> Result<(), String>,
 {
+    if args.config_schema {
+        print!("{}", config::json_schema::<C>());
+        return ExitCode::SUCCESS;
+    }
     // One process-wide TLS provider (ring), before anything builds a rustls config.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let log = logging::init(args.log_level, args.log_format);
