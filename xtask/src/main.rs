@@ -6,6 +6,7 @@
 //! - `codegen [--check]`: regenerate `config-examples/*.schema.json` from the binaries
 //!   (`--config.schema`); `--check` fails if the committed files are stale.
 //! - `deps`: only the installation step of `ci`.
+//! - `run`: build and start all five exporters on their built-in defaults (Ctrl-C stops).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -29,7 +30,8 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("deps") => deps(),
         Some("codegen") => codegen(args.iter().any(|a| a == "--check")),
-        _ => Err("usage: cargo xtask <ci | deps | codegen [--check]>".into()),
+        Some("run") => run_all(),
+        _ => Err("usage: cargo xtask <ci | deps | codegen [--check] | run>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -203,5 +205,40 @@ fn codegen(check: bool) -> Result {
             "generated files are not up to date: {}; run `cargo xtask codegen` and commit",
             stale.join(", ")
         ))
+    }
+}
+
+/// Starts every exporter with its defaults and waits; Ctrl-C reaches the whole process
+/// group, so they all stop together.
+fn run_all() -> Result {
+    let mut build = cargo();
+    build.args(["build", "--quiet", "--bins"]);
+    run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join("debug");
+    let mut children = Vec::new();
+    for bin in BINARIES {
+        let child = Command::new(target.join(bin))
+            .spawn()
+            .map_err(|e| format!("cannot start {bin}: {e}"))?;
+        children.push((bin, child));
+    }
+    eprintln!(
+        "xtask: {} exporters running; Ctrl-C stops them",
+        children.len()
+    );
+    let mut failed = Vec::new();
+    for (bin, mut child) in children {
+        match child.wait() {
+            Ok(s) if s.success() => {}
+            Ok(s) => failed.push(format!("{bin}: {s}")),
+            Err(e) => failed.push(format!("{bin}: {e}")),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
     }
 }
