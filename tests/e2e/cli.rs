@@ -102,3 +102,45 @@ fn sigterm_stops_cleanly() {
     assert!(status.success(), "{status}");
     assert!(p.log().iter().any(|l| l.contains("message=stopped")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reload_failure_is_visible_and_recovers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+    )
+    .expect("write");
+    let p = ExporterProcess::start(
+        "reaction-exporter",
+        &[&format!("--web.config.file={}", web.display())],
+    );
+    let metric = "reaction_config_last_reload_successful";
+    let value = || async {
+        e2e_tests::get_text(&p.url("/metrics"))
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{metric} ")).map(str::to_owned))
+    };
+    let wait_for = |want: &'static str| async move {
+        for _ in 0..100 {
+            if value().await.as_deref() == Some(want) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(wait_for("1").await);
+    std::fs::write(&web, "http_server_config:\n  headerz: {}\n").expect("break");
+    p.send_signal("HUP");
+    assert!(wait_for("0").await, "a failed reload sets {metric} to 0");
+    assert!(
+        p.log().iter().any(|l| l.contains("headerz")),
+        "and logs why"
+    );
+    std::fs::write(&web, "").expect("fix");
+    p.send_signal("HUP");
+    assert!(wait_for("1").await, "a good reload sets it back to 1");
+}

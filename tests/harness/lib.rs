@@ -97,11 +97,16 @@ impl ExporterProcess {
         self.log.lock().expect("log").clone()
     }
 
-    /// Sends a signal with kill(1) and waits up to 10 s for the process to exit.
-    pub fn signal(&mut self, signal: &str) -> Option<std::process::ExitStatus> {
+    /// Sends a signal (`HUP`, `TERM`...) with kill(1).
+    pub fn send_signal(&self, signal: &str) {
         let _ = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status();
+    }
+
+    /// Sends a signal and waits up to 10 s for the process to exit.
+    pub fn signal(&mut self, signal: &str) -> Option<std::process::ExitStatus> {
+        self.send_signal(signal);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -272,4 +277,18 @@ pub fn assert_golden(name: &str, actual: &str) {
         "{} differs (UPDATE_GOLDEN=1 to accept):\n--- expected\n{expected}\n--- actual\n{actual}",
         path.display()
     );
+}
+
+/// GETs `url` with a plain HTTP client; the body, or an empty string on any error.
+pub async fn get_text(url: &str) -> String {
+    match http_client().get(url).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A reqwest client (with the process-wide ring TLS provider installed first).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

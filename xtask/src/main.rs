@@ -7,6 +7,8 @@
 //!   (`--config.schema`); `--check` fails if the committed files are stale.
 //! - `deps`: only the installation step of `ci`.
 //! - `run`: build and start all five exporters on their built-in defaults (Ctrl-C stops).
+//! - `bench`: encoder benchmark, release binary sizes, idle resident memory, and `/metrics`
+//!   requests per second under `wrk` on loopback (if wrk is installed).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -31,7 +33,8 @@ fn main() -> ExitCode {
         Some("deps") => deps(),
         Some("codegen") => codegen(args.iter().any(|a| a == "--check")),
         Some("run") => run_all(),
-        _ => Err("usage: cargo xtask <ci | deps | codegen [--check] | run>".into()),
+        Some("bench") => bench(),
+        _ => Err("usage: cargo xtask <ci | deps | codegen [--check] | run | bench>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -241,4 +244,60 @@ fn run_all() -> Result {
     } else {
         Err(failed.join("; "))
     }
+}
+
+fn bench() -> Result {
+    let mut encode = cargo();
+    encode.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "exporter-core",
+        "--example",
+        "encode_bench",
+    ]);
+    run(encode)?;
+    let mut build = cargo();
+    build.args(["build", "--quiet", "--release", "--bins"]);
+    run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join("release");
+    println!("release binary sizes:");
+    for bin in BINARIES {
+        let len = std::fs::metadata(target.join(bin)).map_or(0, |m| m.len());
+        println!("  {bin}: {:.2} MiB", len as f64 / 1_048_576.0);
+    }
+    // One binary on a fixed loopback port, measured idle and then under load.
+    let addr = "127.0.0.1:19938";
+    let mut child = Command::new(target.join("hitron-exporter"))
+        .args([&format!("--web.listen-address={addr}"), "--log.level=warn"])
+        .spawn()
+        .map_err(|e| format!("cannot start hitron-exporter: {e}"))?;
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let rss = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_owned())
+            })
+            .unwrap_or_else(|| "?".into())
+    };
+    println!("hitron-exporter idle RSS: {} KiB", rss(child.id()));
+    let result = if have("wrk") {
+        let mut wrk = Command::new("wrk");
+        wrk.args(["-t2", "-c16", "-d10s", &format!("http://{addr}/metrics")]);
+        let r = run(wrk);
+        println!("hitron-exporter RSS after load: {} KiB", rss(child.id()));
+        r
+    } else {
+        println!("wrk not installed (apt-get install wrk): load test skipped");
+        Ok(())
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    result
 }

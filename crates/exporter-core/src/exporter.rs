@@ -212,9 +212,10 @@ impl Exporter {
     /// Binds, serves, and handles SIGHUP (reload) and SIGTERM/SIGINT (graceful stop).
     pub async fn run(self) -> Result<(), RunError> {
         use tokio::signal::unix::{SignalKind, signal};
-        let bound = self.bind().await?;
+        // Handlers first: a signal that arrives as soon as "listening" is logged is handled.
         let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
         let mut hup = signal(SignalKind::hangup()).map_err(RunError::Signal)?;
+        let bound = self.bind().await?;
         let reload = bound.reload_handle();
         let stop = async move {
             loop {

@@ -310,3 +310,21 @@ async fn failed_reload_is_visible_and_recovers() {
     );
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_hooks_run_on_stop() {
+    let flushed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&flushed);
+    let r = util::start(&[], move |e| {
+        e.on_shutdown(move || async move {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+    })
+    .await;
+    assert!(!flushed.load(std::sync::atomic::Ordering::SeqCst));
+    r.stop().await;
+    assert!(
+        flushed.load(std::sync::atomic::Ordering::SeqCst),
+        "state flushed on shutdown"
+    );
+}
