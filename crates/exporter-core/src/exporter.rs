@@ -29,8 +29,18 @@ use crate::web::routes::{AppState, Inner};
 use crate::web::server::{self, ListenError};
 use crate::web::{WebConfigError, WebRuntime};
 
-/// Families computed at scrape time from in-memory state (e.g. a probe failure counter).
-pub type LiveMetrics = Box<dyn Fn() -> Vec<Family> + Send + Sync>;
+/// Families computed at scrape time from in-memory state (e.g. a probe failure counter),
+/// given who is scraping.
+pub type LiveMetrics = Box<dyn Fn(&ScrapeContext) -> Vec<Family> + Send + Sync>;
+
+/// Who is scraping: lets an exporter keep per-scraper state (e.g. "count since this
+/// scraper's last collection" without one scraper stealing another's counts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ScrapeContext {
+    /// The TCP peer (address only: the port changes per connection).
+    pub peer: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
 
 type ReloadHook = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 type ShutdownHook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
@@ -167,7 +177,7 @@ impl Exporter {
     /// Adds families computed at scrape time. Keep it cheap: it runs on every scrape.
     pub fn live_metrics(
         &mut self,
-        f: impl Fn() -> Vec<Family> + Send + Sync + 'static,
+        f: impl Fn(&ScrapeContext) -> Vec<Family> + Send + Sync + 'static,
     ) -> &mut Self {
         self.live.push(Box::new(f));
         self

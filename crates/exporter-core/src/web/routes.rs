@@ -17,7 +17,11 @@ use super::WebRuntime;
 use crate::build_info::ExporterInfo;
 use crate::cli::LogLevel;
 use crate::collect::{CollectorStats, SnapshotStore};
-use crate::exporter::{LiveMetrics, ReloadStatus};
+use crate::exporter::{LiveMetrics, ReloadStatus, ScrapeContext};
+
+/// The TCP peer of the connection a request came on (set by the accept loop).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
 use crate::logging::LogHandle;
 use crate::metrics::{Family, Format, merge_families, negotiate, openmetrics, process, text};
 use crate::probe::ProbeEndpoint;
@@ -162,22 +166,33 @@ async fn log_level(State(s): State<AppState>, Query(q): Query<LevelQuery>) -> Re
 }
 
 /// The exporter's own families, computed at scrape time (they are cheap).
-fn own_families(s: &Inner) -> Vec<Family> {
+fn own_families(s: &Inner, ctx: &ScrapeContext) -> Vec<Family> {
     let ns = s.info.namespace;
     let mut own = vec![s.info.family()];
     own.extend(s.stats.families(ns));
     own.extend(s.reload.families(ns));
     own.extend(process::collect());
     for live in &s.live {
-        own.extend(live());
+        own.extend(live(ctx));
     }
     own
 }
 
-async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+async fn metrics(
+    State(s): State<AppState>,
+    peer: Option<axum::Extension<PeerAddr>>,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = ScrapeContext {
+        peer: peer.map(|p| p.0.0.ip()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
     let format = negotiate::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let data = s.0.store.gather();
-    let mut own = merge_families(own_families(&s.0));
+    let mut own = merge_families(own_families(&s.0, &ctx));
     // A family may appear only once in an exposition: collected data wins over our own.
     own.retain(|f| {
         let clash = data.binary_search_by(|d| d.name().cmp(f.name())).is_ok();

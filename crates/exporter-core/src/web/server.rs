@@ -130,6 +130,14 @@ pub async fn serve(
         let http2 = web.http2();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // The peer address travels with each request, for per-scraper state.
+            let app = tower::ServiceExt::map_request(
+                app,
+                move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(super::routes::PeerAddr(peer));
+                    req
+                },
+            );
             let service = TowerToHyperService::new(app);
             let mut builder = auto::Builder::new(TokioExecutor::new());
             if let Some(tls) = &state.tls {

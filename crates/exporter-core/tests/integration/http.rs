@@ -328,3 +328,35 @@ async fn shutdown_hooks_run_on_stop() {
         "state flushed on shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_metrics_see_who_scrapes() {
+    let r = util::start(&[], |e| {
+        e.live_metrics(|ctx| {
+            let mut f = Family::gauge("test_scraper", "Who asked.").with_labels(["peer", "ua"]);
+            f.push(
+                [
+                    ctx.peer.map(|p| p.to_string()).unwrap_or_default(),
+                    ctx.user_agent.clone().unwrap_or_default(),
+                ],
+                1.0,
+            );
+            vec![f]
+        });
+    })
+    .await;
+    let body = plain_client()
+        .get(r.url("/metrics"))
+        .header("user-agent", "Prometheus/2.42.0")
+        .send()
+        .await
+        .expect("m")
+        .text()
+        .await
+        .expect("t");
+    assert!(
+        body.contains(r#"test_scraper{peer="127.0.0.1",ua="Prometheus/2.42.0"} 1"#),
+        "{body}"
+    );
+    r.stop().await;
+}
