@@ -41,6 +41,8 @@ pub struct ExporterProcess {
     pub addr: SocketAddr,
     pub name: String,
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The process's working directory, removed on drop.
+    pub workdir: tempfile::TempDir,
 }
 
 impl ExporterProcess {
@@ -48,7 +50,10 @@ impl ExporterProcess {
     /// `--log.level=info` unless `args` set a level), and waits for its "listening" log
     /// line to learn the port.
     pub fn start(name: &str, args: &[&str]) -> Self {
+        let workdir = tempfile::tempdir().expect("workdir");
         let mut cmd = Command::new(binary(name));
+        // A scratch working directory: exporters that keep state there keep it out of the repo.
+        cmd.current_dir(workdir.path());
         if !args.iter().any(|a| a.contains("log.level")) {
             cmd.arg("--log.level=info");
         }
@@ -85,6 +90,7 @@ impl ExporterProcess {
             addr,
             name: name.to_owned(),
             log,
+            workdir,
         }
     }
 

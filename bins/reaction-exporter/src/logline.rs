@@ -123,10 +123,10 @@ pub fn parse(line: &str) -> Result<Event<'_>, Unparsed> {
             return parse_command(level, state, args);
         }
     }
-    if level == Level::Error {
-        if let Some(ev) = parse_stream_error(rest) {
-            return Ok(ev);
-        }
+    if level == Level::Error
+        && let Some(ev) = parse_stream_error(rest)
+    {
+        return Ok(ev);
     }
     // `<name>: match [..]` / `<name>: run [..]`: the first ": match [" or ": run [" after
     // the name. Names never contain ": " in reaction configs; matches may contain anything.
@@ -149,15 +149,15 @@ pub fn parse(line: &str) -> Result<Event<'_>, Unparsed> {
         let argv = parse_argv(list)?;
         return Ok(Event::Action { target, argv });
     }
-    if level == Level::Info {
-        if let Some(i) = rest.find(": start") {
-            let stream = &rest[..i];
-            if !stream.is_empty() && !stream.contains(' ') {
-                return Ok(Event::Stream {
-                    stream,
-                    event: StreamEvent::Start,
-                });
-            }
+    if level == Level::Info
+        && let Some(i) = rest.find(": start")
+    {
+        let stream = &rest[..i];
+        if !stream.is_empty() && !stream.contains(' ') {
+            return Ok(Event::Stream {
+                stream,
+                event: StreamEvent::Start,
+            });
         }
     }
     Err(Unparsed::Unknown)
@@ -166,36 +166,44 @@ pub fn parse(line: &str) -> Result<Event<'_>, Unparsed> {
 fn parse_stream_error(rest: &str) -> Option<Event<'_>> {
     let shapes: [(&str, &str, StreamEvent); 4] = [
         ("could not execute stream ", " cmd:", StreamEvent::Exec),
-        ("impossible to read output from stream ", ":", StreamEvent::Read),
-        ("child process of stream ", " did not terminate", StreamEvent::Timeout),
+        (
+            "impossible to read output from stream ",
+            ":",
+            StreamEvent::Read,
+        ),
+        (
+            "child process of stream ",
+            " did not terminate",
+            StreamEvent::Timeout,
+        ),
         ("stream ", " exited", StreamEvent::Exit),
     ];
     for (prefix, suffix, event) in shapes {
-        if let Some(after) = rest.strip_prefix(prefix) {
-            if let Some(end) = after.find(suffix) {
-                let stream = &after[..end];
-                if !stream.is_empty() {
-                    return Some(Event::Stream { stream, event });
-                }
+        if let Some(after) = rest.strip_prefix(prefix)
+            && let Some(end) = after.find(suffix)
+        {
+            let stream = &after[..end];
+            if !stream.is_empty() {
+                return Some(Event::Stream { stream, event });
             }
         }
     }
     None
 }
 
-fn parse_command(level: Level, state: CommandState, args: &str) -> Result<Event<'_>, Unparsed> {
+fn parse_command(level: Level, state: CommandState, text: &str) -> Result<Event<'_>, Unparsed> {
     // `[..]` optionally followed by `: exit code: <n>` (failures are ERROR lines).
-    let (list, code) = match args.rfind("]: exit code: ") {
+    let (arg_list, code) = match text.rfind("]: exit code: ") {
         Some(i) => {
-            let code = args[i + "]: exit code: ".len()..]
+            let code = text[i + "]: exit code: ".len()..]
                 .trim()
                 .parse::<i64>()
                 .map_err(|e| Unparsed::BadList(format!("exit code: {e}")))?;
-            (&args[..=i], Some(code))
+            (&text[..=i], Some(code))
         }
-        None => (args, None),
+        None => (text, None),
     };
-    let argv = parse_argv(list)?;
+    let argv = parse_argv(arg_list)?;
     let ok = level == Level::Info && code.unwrap_or(0) == 0;
     Ok(Event::Command {
         state,
@@ -217,11 +225,14 @@ pub fn parse_argv(list: &str) -> Result<Vec<String>, Unparsed> {
     let mut rest = inner.trim_start();
     while !rest.is_empty() {
         if !rest.starts_with('"') {
-            return Err(Unparsed::BadList(format!("expected a quoted string at {rest:.20?}")));
+            return Err(Unparsed::BadList(format!(
+                "expected a quoted string at {rest:.20?}"
+            )));
         }
-        let end = closing_quote(rest).ok_or_else(|| Unparsed::BadList("unterminated string".into()))?;
-        let token: String = serde_json::from_str(&rest[..=end])
-            .map_err(|e| Unparsed::BadList(e.to_string()))?;
+        let end =
+            closing_quote(rest).ok_or_else(|| Unparsed::BadList("unterminated string".into()))?;
+        let token: String =
+            serde_json::from_str(&rest[..=end]).map_err(|e| Unparsed::BadList(e.to_string()))?;
         out.push(token);
         rest = rest[end + 1..].trim_start();
         if let Some(r) = rest.strip_prefix(',') {
@@ -275,12 +286,22 @@ mod tests {
     #[test]
     fn actions() {
         assert_eq!(
-            parse(r#"INFO ssh.failedlogin.ban: run ["nft" "add" "element" "inet" "reaction" "v4" "{ 1.2.3.4 }"]"#),
+            parse(
+                r#"INFO ssh.failedlogin.ban: run ["nft" "add" "element" "inet" "reaction" "v4" "{ 1.2.3.4 }"]"#
+            ),
             Ok(Event::Action {
                 target: "ssh.failedlogin.ban",
-                argv: ["nft", "add", "element", "inet", "reaction", "v4", "{ 1.2.3.4 }"]
-                    .map(String::from)
-                    .to_vec()
+                argv: [
+                    "nft",
+                    "add",
+                    "element",
+                    "inet",
+                    "reaction",
+                    "v4",
+                    "{ 1.2.3.4 }"
+                ]
+                .map(String::from)
+                .to_vec()
             })
         );
     }
@@ -297,7 +318,9 @@ mod tests {
             })
         );
         // The space-separated form is not concatenated (the original made "nft-f/etc/x").
-        let Ok(Event::Command { argv, .. }) = parse(r#"INFO start command: run ["nft" "-f" "/etc/x"]"#) else {
+        let Ok(Event::Command { argv, .. }) =
+            parse(r#"INFO start command: run ["nft" "-f" "/etc/x"]"#)
+        else {
             panic!("command")
         };
         assert_eq!(argv, ["nft", "-f", "/etc/x"]);
@@ -315,16 +338,39 @@ mod tests {
     #[test]
     fn stream_events() {
         let cases = [
-            (r#"INFO ssh: start ["journalctl", "-fu", "ssh.service"]"#, "ssh", StreamEvent::Start),
-            ("ERROR stream ssh exited: status 1", "ssh", StreamEvent::Exit),
-            ("ERROR could not execute stream web.v2 cmd: No such file", "web.v2", StreamEvent::Exec),
-            ("ERROR impossible to read output from stream ssh: bad utf8", "ssh", StreamEvent::Read),
-            ("ERROR child process of stream ssh did not terminate", "ssh", StreamEvent::Timeout),
+            (
+                r#"INFO ssh: start ["journalctl", "-fu", "ssh.service"]"#,
+                "ssh",
+                StreamEvent::Start,
+            ),
+            (
+                "ERROR stream ssh exited: status 1",
+                "ssh",
+                StreamEvent::Exit,
+            ),
+            (
+                "ERROR could not execute stream web.v2 cmd: No such file",
+                "web.v2",
+                StreamEvent::Exec,
+            ),
+            (
+                "ERROR impossible to read output from stream ssh: bad utf8",
+                "ssh",
+                StreamEvent::Read,
+            ),
+            (
+                "ERROR child process of stream ssh did not terminate",
+                "ssh",
+                StreamEvent::Timeout,
+            ),
         ];
         for (line, stream, event) in cases {
             assert_eq!(parse(line), Ok(Event::Stream { stream, event }), "{line}");
         }
-        assert_eq!(parse("INFO received SIGTERM, closing streams..."), Ok(Event::Sigterm));
+        assert_eq!(
+            parse("INFO received SIGTERM, closing streams..."),
+            Ok(Event::Sigterm)
+        );
     }
 
     #[test]
@@ -345,8 +391,11 @@ mod tests {
     fn argv_forms() {
         assert_eq!(parse_argv("[]"), Ok(vec![]));
         assert_eq!(parse_argv(r#"["a" "b"]"#), Ok(vec!["a".into(), "b".into()]));
-        assert_eq!(parse_argv(r#"["a", "b\\"]"#), Ok(vec!["a".into(), "b\\".into()]));
-        assert!(parse_argv(r#"[a b]"#).is_err());
+        assert_eq!(
+            parse_argv(r#"["a", "b\\"]"#),
+            Ok(vec!["a".into(), "b\\".into()])
+        );
+        assert!(parse_argv(r"[a b]").is_err());
         assert!(parse_argv(r#"["a""#).is_err());
     }
 }

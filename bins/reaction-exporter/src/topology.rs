@@ -16,10 +16,12 @@ pub struct Stream {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// The `<name>` placeholders of all the filter's regexes, sorted (as the original
-    /// exporter does: matches are zipped with them in this order).
+    /// The `<name>` placeholders of all the filter's regexes, sorted by name. reaction
+    /// prints a match's values in this order (the original exporter zips them so, and
+    /// reaction keeps a filter's patterns in a name-ordered set [inferred]).
     pub patterns: Vec<String>,
-    pub actions: BTreeSet<String>,
+    /// Action name → its `cmd` template (argv with `<pattern>` placeholders).
+    pub actions: BTreeMap<String, Vec<String>>,
 }
 
 /// Why `test-config` output could not be read.
@@ -53,7 +55,9 @@ impl Topology {
                 .get("filters")
                 .and_then(serde_yaml::Value::as_mapping);
             for (fname, filter) in filters.into_iter().flatten() {
-                let Some(fname) = fname.as_str() else { continue };
+                let Some(fname) = fname.as_str() else {
+                    continue;
+                };
                 let mut patterns = BTreeSet::new();
                 let regexes: Vec<&str> = match filter.get("regex") {
                     Some(serde_yaml::Value::Sequence(seq)) => {
@@ -72,7 +76,22 @@ impl Topology {
                 let actions = filter
                     .get("actions")
                     .and_then(serde_yaml::Value::as_mapping)
-                    .map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| {
+                                let cmd = v
+                                    .get("cmd")
+                                    .and_then(serde_yaml::Value::as_sequence)
+                                    .map(|seq| {
+                                        seq.iter()
+                                            .filter_map(|a| a.as_str().map(str::to_owned))
+                                            .collect()
+                                    })
+                                    .unwrap_or_default();
+                                k.as_str().map(|k| (k.to_owned(), cmd))
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
                 s.filters.insert(
                     fname.to_owned(),
@@ -106,7 +125,10 @@ impl Topology {
         for i in dots(target) {
             for j in dots(target).filter(|&j| j > i) {
                 let (s, f, a) = (&target[..i], &target[i + 1..j], &target[j + 1..]);
-                if self.filter(s, f).is_some_and(|fl| fl.actions.contains(a)) {
+                if self
+                    .filter(s, f)
+                    .is_some_and(|fl| fl.actions.contains_key(a))
+                {
                     return Some((s, f, a));
                 }
             }
@@ -118,6 +140,58 @@ impl Topology {
         }
         Some((&target[..i], &target[i + 1..j], &target[j + 1..]))
     }
+}
+
+/// The pattern values an action was run with, read back from its argv by lining it up
+/// with the action's `cmd` template: `["nft", "add", "{ <ip> }"]` and
+/// `["nft", "add", "{ 1.2.3.4 }"]` give `ip = 1.2.3.4`. `None` if they do not line up.
+pub fn extract_patterns(template: &[String], argv: &[String]) -> Option<Vec<(String, String)>> {
+    if template.len() != argv.len() {
+        return None;
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (t, a) in template.iter().zip(argv) {
+        let mut rest = a.as_str();
+        let mut tpl = t.as_str();
+        loop {
+            match tpl
+                .find('<')
+                .and_then(|s| tpl[s..].find('>').map(|e| (s, s + e)))
+            {
+                None => {
+                    if tpl != rest {
+                        return None;
+                    }
+                    break;
+                }
+                Some((start, end)) => {
+                    let literal = &tpl[..start];
+                    rest = rest.strip_prefix(literal)?;
+                    let name = &tpl[start + 1..end];
+                    tpl = &tpl[end + 1..];
+                    // The value runs to the next literal of the template (or to the end).
+                    let next_literal = tpl.find('<').map_or(tpl, |i| &tpl[..i]);
+                    let value_end = if next_literal.is_empty() {
+                        if tpl.is_empty() {
+                            rest.len()
+                        } else {
+                            return None;
+                        }
+                    } else {
+                        rest.find(next_literal)?
+                    };
+                    let value = &rest[..value_end];
+                    rest = &rest[value_end..];
+                    match out.iter().find(|(n, _)| n == name) {
+                        Some((_, v)) if v != value => return None,
+                        Some(_) => {}
+                        None => out.push((name.to_owned(), value.to_owned())),
+                    }
+                }
+            }
+        }
+    }
+    Some(out)
 }
 
 fn dots(s: &str) -> impl Iterator<Item = usize> + '_ {
@@ -150,7 +224,7 @@ fn placeholders(re: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const CONFIG: &str = r#"
+    const CONFIG: &str = r"
 patterns:
   ip: {type: ipv4}
   user: {regex: '[a-z]+'}
@@ -173,7 +247,7 @@ streams:
         regex: ['^<ip> (?<agent>GPTBot)']
         actions:
           ban.long: {cmd: ['true']}
-"#;
+";
 
     #[test]
     fn reads_test_config_output() {
@@ -181,21 +255,45 @@ streams:
         let f = t.filter("ssh", "failedlogin").expect("filter");
         assert_eq!(f.patterns, ["ip", "user"]);
         assert_eq!(t.filter("web.v2", "ai.bots").expect("f").patterns, ["ip"]);
-        assert_eq!(f.actions.iter().collect::<Vec<_>>(), ["ban", "unban"]);
+        assert_eq!(f.actions.keys().collect::<Vec<_>>(), ["ban", "unban"]);
+        assert_eq!(f.actions["ban"], ["nft", "add", "<ip>"]);
         // JSON is accepted as well (YAML superset).
-        let json = r#"{"streams": {"s": {"filters": {"f": {"regex": ["<ip>"], "actions": {"a": {}}}}}}}"#;
-        assert_eq!(Topology::parse(json).expect("json").filter("s", "f").expect("f").patterns, ["ip"]);
-        assert!(matches!(Topology::parse("a: b"), Err(TopologyError::NoStreams)));
+        let json =
+            r#"{"streams": {"s": {"filters": {"f": {"regex": ["<ip>"], "actions": {"a": {}}}}}}}"#;
+        assert_eq!(
+            Topology::parse(json)
+                .expect("json")
+                .filter("s", "f")
+                .expect("f")
+                .patterns,
+            ["ip"]
+        );
+        assert!(matches!(
+            Topology::parse("a: b"),
+            Err(TopologyError::NoStreams)
+        ));
         assert!(Topology::parse("[unclosed").is_err());
     }
 
     #[test]
     fn dotted_names_split_by_known_names() {
         let t = Topology::parse(CONFIG).expect("parse");
-        assert_eq!(t.split_filter("web.v2.ai.bots"), Some(("web.v2", "ai.bots")));
-        assert_eq!(t.split_action("web.v2.ai.bots.ban.long"), Some(("web.v2", "ai.bots", "ban.long")));
-        assert_eq!(t.split_filter("ssh.failedlogin"), Some(("ssh", "failedlogin")));
-        assert_eq!(t.split_action("ssh.failedlogin.ban"), Some(("ssh", "failedlogin", "ban")));
+        assert_eq!(
+            t.split_filter("web.v2.ai.bots"),
+            Some(("web.v2", "ai.bots"))
+        );
+        assert_eq!(
+            t.split_action("web.v2.ai.bots.ban.long"),
+            Some(("web.v2", "ai.bots", "ban.long"))
+        );
+        assert_eq!(
+            t.split_filter("ssh.failedlogin"),
+            Some(("ssh", "failedlogin"))
+        );
+        assert_eq!(
+            t.split_action("ssh.failedlogin.ban"),
+            Some(("ssh", "failedlogin", "ban"))
+        );
         // Unknown names: first dot (and last dot for actions).
         assert_eq!(t.split_filter("new.filter.x"), Some(("new", "filter.x")));
         assert_eq!(t.split_action("new.f.g.act"), Some(("new", "f.g", "act")));
@@ -205,7 +303,36 @@ streams:
     }
 
     #[test]
+    fn pattern_values_from_action_argv() {
+        let t: Vec<String> = ["nft", "add", "element", "{ <ip> }", "<ip>:<port>"]
+            .map(String::from)
+            .to_vec();
+        let a: Vec<String> = ["nft", "add", "element", "{ 1.2.3.4 }", "1.2.3.4:22"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            extract_patterns(&t, &a),
+            Some(vec![
+                ("ip".into(), "1.2.3.4".into()),
+                ("port".into(), "22".into())
+            ])
+        );
+        let wrong: Vec<String> = ["nft", "del", "element", "{ 1.2.3.4 }", "1.2.3.4:22"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(extract_patterns(&t, &wrong), None);
+        let inconsistent: Vec<String> = ["nft", "add", "element", "{ 1.2.3.4 }", "5.6.7.8:22"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(extract_patterns(&t, &inconsistent), None);
+        assert_eq!(extract_patterns(&t[..1], &a), None);
+    }
+
+    #[test]
     fn placeholder_grammar() {
-        assert_eq!(placeholders("^<ip> (?<named>x) <a-b_1> <>"), ["ip", "named", "a-b_1"]);
+        assert_eq!(
+            placeholders("^<ip> (?<named>x) <a-b_1> <>"),
+            ["ip", "named", "a-b_1"]
+        );
     }
 }

@@ -134,6 +134,32 @@ pub fn render<C: Serialize>(config: &C) -> String {
     serde_yaml::to_string(config).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
 }
 
+/// Serde for `Duration` fields written like `10s`, `1m30s`, `15m` (or plain seconds), and
+/// written back the same way. Use with `#[serde(with = "exporter_core::config::duration")]`
+/// and `#[schemars(with = "String")]`.
+pub mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Seconds(s) => Ok(Duration::from_secs(s)),
+            Raw::Text(t) => crate::cli::parse_duration(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// The JSON Schema (draft 2020-12) of `C`, pretty-printed.
 pub fn json_schema<C: JsonSchema>() -> String {
     let schema = schemars::schema_for!(C);

@@ -45,6 +45,8 @@ pub struct ScrapeContext {
 type ReloadHook = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 type ShutdownHook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 type Registration = Box<dyn FnOnce(&mut Scheduler) + Send>;
+type Task =
+    Box<dyn FnOnce(watch::Receiver<bool>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// `<ns>_config_last_reload_successful` and its timestamp, as blackbox_exporter has them.
 #[derive(Debug)]
@@ -106,6 +108,7 @@ pub struct Exporter {
     live: Vec<LiveMetrics>,
     reload_hooks: Arc<Vec<ReloadHook>>,
     shutdown_hooks: Vec<ShutdownHook>,
+    tasks: Vec<Task>,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -133,11 +136,27 @@ impl Exporter {
             live: Vec::new(),
             reload_hooks: Arc::new(Vec::new()),
             shutdown_hooks: Vec::new(),
+            tasks: Vec::new(),
         })
     }
 
     pub fn info(&self) -> &ExporterInfo {
         &self.info
+    }
+
+    /// The shared flags as parsed.
+    pub fn args(&self) -> &CoreArgs {
+        &self.args
+    }
+
+    /// Replaces the listen addresses (for originals whose config file sets them).
+    pub fn set_listen_addresses(&mut self, addresses: Vec<String>) {
+        self.args.listen_addresses = addresses;
+    }
+
+    /// The log level switch (for originals whose config file sets the level).
+    pub fn log_handle(&self) -> &LogHandle {
+        &self.log
     }
 
     /// The snapshot store, for collectors that publish outside the scheduler.
@@ -192,6 +211,18 @@ impl Exporter {
         if let Some(hooks) = Arc::get_mut(&mut self.reload_hooks) {
             hooks.push(Box::new(f));
         }
+        self
+    }
+
+    /// A long-running background task (e.g. following a log), started with the
+    /// collectors. It gets a stop signal (the receiver changes to `true`) on shutdown and
+    /// is awaited, up to 10 s, before the shutdown hooks run.
+    pub fn task<F, Fut>(&mut self, f: F) -> &mut Self
+    where
+        F: FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(Box::new(move |stop| Box::pin(f(stop))));
         self
     }
 
@@ -304,6 +335,11 @@ impl Bound {
         for register in ex.registrations {
             register(&mut scheduler);
         }
+        let (task_stop_tx, task_stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        for task in ex.tasks {
+            tasks.spawn(task(task_stop_rx.clone()));
+        }
         let max_requests = (ex.args.max_requests > 0).then(|| {
             (
                 Arc::new(Semaphore::new(ex.args.max_requests)),
@@ -340,6 +376,15 @@ impl Bound {
         let _ = stop_tx.send(true);
         while servers.join_next().await.is_some() {}
         scheduler.shutdown().await;
+        let _ = task_stop_tx.send(true);
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("background tasks did not stop within 10s");
+            tasks.abort_all();
+        }
         for hook in ex.shutdown_hooks {
             hook().await;
         }

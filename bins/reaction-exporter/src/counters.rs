@@ -1,0 +1,475 @@
+//! Event counts per series, bounded (a cap per metric, idle series dropped after a TTL),
+//! exported two ways: Prometheus counters, and the original's "count since the last
+//! collection" gauges computed per scraper, so that a second Prometheus or a manual
+//! `curl` never takes counts away from another scraper.
+
+use std::collections::{BTreeSet, HashMap};
+
+use exporter_core::Family;
+use serde::{Deserialize, Serialize};
+
+/// The four counted metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    Matches,
+    Actions,
+    Commands,
+    Streams,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 4] = [
+        Metric::Matches,
+        Metric::Actions,
+        Metric::Commands,
+        Metric::Streams,
+    ];
+
+    fn fixed_labels(self) -> &'static [&'static str] {
+        match self {
+            Metric::Matches => &["stream", "filter"],
+            Metric::Actions => &["stream", "filter", "action"],
+            Metric::Commands => &["state", "command", "status", "code"],
+            Metric::Streams => &["stream", "type"],
+        }
+    }
+
+    /// (native counter, legacy gauge, help)
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Metric::Matches => (
+                "reaction_matches_total",
+                "reaction_match_count",
+                "Filter matches reported by reaction, by stream, filter and pattern values.",
+            ),
+            Metric::Actions => (
+                "reaction_actions_total",
+                "reaction_action_count",
+                "Actions run by reaction, by stream, filter, action and pattern values.",
+            ),
+            Metric::Commands => (
+                "reaction_commands_total",
+                "reaction_commands_count",
+                "Start/stop commands run by reaction, by state, command (argv[0]), status and exit code.",
+            ),
+            Metric::Streams => (
+                "reaction_stream_events_total",
+                "reaction_stream_event_count",
+                "Stream events (start, exit, exec, read, timeout) reported by reaction.",
+            ),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Matches => "matches",
+            Metric::Actions => "actions",
+            Metric::Commands => "commands",
+            Metric::Streams => "streams",
+        }
+    }
+}
+
+/// A series: the metric's fixed label values, then pattern (name, value) pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Key {
+    pub fixed: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    id: u64,
+    total: u64,
+    /// Unix seconds of the last event.
+    last_seen: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct SeriesSet {
+    #[serde(with = "entries")]
+    entries: HashMap<Key, Entry>,
+    /// Events not counted because the series cap was reached.
+    dropped: u64,
+}
+
+/// HashMap with struct keys as a JSON list.
+mod entries {
+    use super::{Entry, Key};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::HashMap;
+
+    pub fn serialize<S: Serializer>(m: &HashMap<Key, Entry>, s: S) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<(&Key, &Entry)> = m.iter().collect();
+        v.sort_by_key(|(_, e)| e.id);
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<Key, Entry>, D::Error> {
+        Ok(Vec::<(Key, Entry)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+/// What a scraper saw at its last scrape: series id → total.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Baseline {
+    last_scrape: u64,
+    seen: HashMap<u64, u64>,
+}
+
+/// Scrapers remembered for the legacy gauges; the one idle longest is forgotten first.
+const MAX_SCRAPERS: usize = 16;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    matches: SeriesSet,
+    actions: SeriesSet,
+    commands: SeriesSet,
+    streams: SeriesSet,
+    next_id: u64,
+    /// Lines read from the log source.
+    pub lines: u64,
+    /// Lines that were not a reaction event (or did not fit reaction's config).
+    pub unparsed: u64,
+    baselines: HashMap<String, Baseline>,
+    /// The baseline of a scraper seen for the first time (empty: everything is new).
+    #[serde(default)]
+    floor: HashMap<u64, u64>,
+}
+
+impl Counters {
+    fn set(&self, m: Metric) -> &SeriesSet {
+        match m {
+            Metric::Matches => &self.matches,
+            Metric::Actions => &self.actions,
+            Metric::Commands => &self.commands,
+            Metric::Streams => &self.streams,
+        }
+    }
+
+    fn set_mut(&mut self, m: Metric) -> &mut SeriesSet {
+        match m {
+            Metric::Matches => &mut self.matches,
+            Metric::Actions => &mut self.actions,
+            Metric::Commands => &mut self.commands,
+            Metric::Streams => &mut self.streams,
+        }
+    }
+
+    /// Counts one event. Returns false if the series cap dropped it.
+    pub fn add(&mut self, metric: Metric, key: Key, now: u64, max_series: usize) -> bool {
+        let next_id = &mut self.next_id;
+        let set = match metric {
+            Metric::Matches => &mut self.matches,
+            Metric::Actions => &mut self.actions,
+            Metric::Commands => &mut self.commands,
+            Metric::Streams => &mut self.streams,
+        };
+        if let Some(e) = set.entries.get_mut(&key) {
+            e.total += 1;
+            e.last_seen = now;
+            return true;
+        }
+        if set.entries.len() >= max_series {
+            set.dropped += 1;
+            return false;
+        }
+        *next_id += 1;
+        set.entries.insert(
+            key,
+            Entry {
+                id: *next_id,
+                total: 1,
+                last_seen: now,
+            },
+        );
+        true
+    }
+
+    /// Makes a series exist with 0 (series known in advance, e.g. stream events).
+    pub fn ensure(&mut self, metric: Metric, key: Key, now: u64) {
+        if self.set(metric).entries.contains_key(&key) {
+            return;
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        self.set_mut(metric).entries.insert(
+            key,
+            Entry {
+                id,
+                total: 0,
+                last_seen: now,
+            },
+        );
+    }
+
+    /// Forgets what every scraper has seen, as if each had just scraped: used when a
+    /// saved state is too old, so its counts are not replayed as "new" to the gauges.
+    pub fn mark_all_seen(&mut self) {
+        let current: HashMap<u64, u64> = Metric::ALL
+            .iter()
+            .flat_map(|&m| self.set(m).entries.values().map(|e| (e.id, e.total)))
+            .collect();
+        for b in self.baselines.values_mut() {
+            b.seen.clone_from(&current);
+        }
+        self.floor = current;
+    }
+
+    /// Drops series idle for longer than `ttl` seconds; returns how many.
+    pub fn sweep(&mut self, now: u64, ttl: u64) -> usize {
+        let mut n = 0;
+        for m in Metric::ALL {
+            let set = self.set_mut(m);
+            let before = set.entries.len();
+            set.entries
+                .retain(|_, e| now.saturating_sub(e.last_seen) <= ttl);
+            n += before - set.entries.len();
+        }
+        n
+    }
+
+    pub fn series(&self, metric: Metric) -> usize {
+        self.set(metric).entries.len()
+    }
+
+    pub fn dropped(&self, metric: Metric) -> u64 {
+        self.set(metric).dropped
+    }
+
+    #[cfg(test)]
+    pub fn total(&self, metric: Metric, key: &Key) -> Option<u64> {
+        self.set(metric).entries.get(key).map(|e| e.total)
+    }
+
+    /// The Prometheus counters (`reaction_*_total`) of the enabled metrics.
+    pub fn native_families(&self, enabled: &[Metric]) -> Vec<Family> {
+        enabled
+            .iter()
+            .map(|&m| {
+                let (name, _, help) = m.names();
+                self.family(m, Family::counter(name, help), |e| Some(e.total as f64))
+            })
+            .collect()
+    }
+
+    /// The original's gauges: for each series, the events since `scraper`'s previous
+    /// scrape (series without new events are left out, as the original clears them).
+    pub fn legacy_families(&mut self, enabled: &[Metric], scraper: &str, now: u64) -> Vec<Family> {
+        if !self.baselines.contains_key(scraper)
+            && self.baselines.len() >= MAX_SCRAPERS
+            && let Some(oldest) = self
+                .baselines
+                .iter()
+                .min_by_key(|(_, b)| b.last_scrape)
+                .map(|(k, _)| k.clone())
+        {
+            self.baselines.remove(&oldest);
+        }
+        let previous = self.baselines.remove(scraper).unwrap_or_else(|| Baseline {
+            last_scrape: now,
+            seen: self.floor.clone(),
+        });
+        let mut seen = HashMap::with_capacity(previous.seen.len());
+        let mut out = Vec::new();
+        for &m in enabled {
+            let (_, name, help) = m.names();
+            let help = format!("{help} Count since this scraper's previous scrape.");
+            out.push(self.family(m, Family::gauge(name, help), |e| {
+                seen.insert(e.id, e.total);
+                // A total below the baseline means the state was rolled back (restart
+                // from a checkpoint): count from zero rather than go negative.
+                let base = previous
+                    .seen
+                    .get(&e.id)
+                    .copied()
+                    .filter(|b| *b <= e.total)
+                    .unwrap_or(0);
+                let delta = e.total - base;
+                (delta > 0).then_some(delta as f64)
+            }));
+        }
+        self.baselines.insert(
+            scraper.to_owned(),
+            Baseline {
+                last_scrape: now,
+                seen,
+            },
+        );
+        out
+    }
+
+    fn family(
+        &self,
+        metric: Metric,
+        family: Family,
+        mut value: impl FnMut(&Entry) -> Option<f64>,
+    ) -> Family {
+        let rows = self
+            .set(metric)
+            .entries
+            .iter()
+            .filter_map(|(k, e)| value(e).map(|v| (k, v)));
+        union_family(family, metric.fixed_labels(), rows)
+    }
+}
+
+/// One family over the union of the rows' pattern label names: a series without one of
+/// them gets an empty value, which Prometheus treats as the label being absent, so the
+/// series are exactly the original's per-filter label sets.
+pub fn union_family<'a>(
+    family: Family,
+    fixed_labels: &[&str],
+    rows: impl Iterator<Item = (&'a Key, f64)>,
+) -> Family {
+    let mut rows: Vec<(&Key, f64)> = rows.collect();
+    let pattern_names: BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|(k, _)| k.patterns.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    let mut family = family.with_labels(
+        fixed_labels
+            .iter()
+            .copied()
+            .chain(pattern_names.iter().copied()),
+    );
+    rows.sort_by(|a, b| (&a.0.fixed, &a.0.patterns).cmp(&(&b.0.fixed, &b.0.patterns)));
+    for (key, v) in rows {
+        let values = key
+            .fixed
+            .iter()
+            .cloned()
+            .chain(pattern_names.iter().map(|n| {
+                key.patterns
+                    .iter()
+                    .find(|(pn, _)| pn == n)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            }));
+        family.push(values, v);
+    }
+    family
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(fixed: &[&str], patterns: &[(&str, &str)]) -> Key {
+        Key {
+            fixed: fixed.iter().map(|s| (*s).to_owned()).collect(),
+            patterns: patterns
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn values(f: &Family) -> Vec<(Vec<String>, f64)> {
+        f.samples()
+            .iter()
+            .map(|s| (s.label_values.clone(), s.value))
+            .collect()
+    }
+
+    #[test]
+    fn two_scrapers_each_get_every_count() {
+        let mut c = Counters::default();
+        let k = key(&["ssh", "failedlogin"], &[("ip", "1.2.3.4")]);
+        for _ in 0..3 {
+            c.add(Metric::Matches, k.clone(), 100, 10);
+        }
+        let a = c.legacy_families(&[Metric::Matches], "prom-a", 101);
+        let b = c.legacy_families(&[Metric::Matches], "prom-b", 101);
+        assert_eq!(values(&a[0]), values(&b[0]));
+        assert_eq!(a[0].samples()[0].value, 3.0);
+        // Nothing new: both see nothing (the original's cleared state).
+        assert!(c.legacy_families(&[Metric::Matches], "prom-a", 102)[0].is_empty());
+        c.add(Metric::Matches, k.clone(), 103, 10);
+        assert_eq!(
+            c.legacy_families(&[Metric::Matches], "prom-a", 104)[0].samples()[0].value,
+            1.0
+        );
+        assert_eq!(
+            c.legacy_families(&[Metric::Matches], "prom-b", 104)[0].samples()[0].value,
+            1.0
+        );
+        // The counters are untouched by scrapes.
+        assert_eq!(
+            c.native_families(&[Metric::Matches])[0].samples()[0].value,
+            4.0
+        );
+    }
+
+    #[test]
+    fn union_of_pattern_labels_and_caps() {
+        let mut c = Counters::default();
+        assert!(c.add(
+            Metric::Matches,
+            key(&["ssh", "f"], &[("ip", "1.1.1.1")]),
+            1,
+            2
+        ));
+        assert!(c.add(
+            Metric::Matches,
+            key(&["mail", "g"], &[("email", "a@b")]),
+            1,
+            2
+        ));
+        assert!(!c.add(
+            Metric::Matches,
+            key(&["ssh", "f"], &[("ip", "2.2.2.2")]),
+            1,
+            2
+        ));
+        assert_eq!(c.dropped(Metric::Matches), 1);
+        let f = &c.native_families(&[Metric::Matches])[0];
+        assert_eq!(f.label_names(), ["stream", "filter", "email", "ip"]);
+        assert_eq!(
+            values(f),
+            vec![
+                (
+                    vec!["mail".into(), "g".into(), "a@b".into(), String::new()],
+                    1.0
+                ),
+                (
+                    vec!["ssh".into(), "f".into(), String::new(), "1.1.1.1".into()],
+                    1.0
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn idle_series_expire_and_scrapers_are_bounded() {
+        let mut c = Counters::default();
+        c.add(Metric::Streams, key(&["ssh", "exit"], &[]), 100, 10);
+        c.add(Metric::Streams, key(&["web", "exit"], &[]), 200, 10);
+        assert_eq!(c.sweep(250, 60), 1);
+        assert_eq!(c.series(Metric::Streams), 1);
+        for i in 0..40 {
+            c.legacy_families(&[Metric::Streams], &format!("scraper-{i}"), i);
+        }
+        assert_eq!(c.baselines.len(), MAX_SCRAPERS);
+        assert!(c.baselines.contains_key("scraper-39"));
+        assert!(!c.baselines.contains_key("scraper-0"));
+    }
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let mut c = Counters::default();
+        c.add(
+            Metric::Actions,
+            key(&["s", "f", "ban"], &[("ip", "1.2.3.4")]),
+            5,
+            10,
+        );
+        c.legacy_families(&[Metric::Actions], "p", 6);
+        c.unparsed = 3;
+        let json = serde_json::to_string(&c).expect("ser");
+        let back: Counters = serde_json::from_str(&json).expect("de");
+        assert_eq!(back, c);
+    }
+}

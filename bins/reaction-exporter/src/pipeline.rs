@@ -1,0 +1,514 @@
+//! Turns log lines into counts: parse, split names with reaction's topology, apply the
+//! label rules and the `hold` window, count; and keeps the source position with the
+//! counts so that both are saved together.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Export;
+use crate::counters::{Counters, Key, Metric};
+use crate::labels::LabelPlan;
+use crate::logline::{self, CommandState, Event};
+use crate::topology::{Topology, extract_patterns};
+
+/// Where a source is, so that reading resumes there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Position {
+    /// A journald cursor.
+    Journal { cursor: String },
+    /// A file by identity (device, inode) and the offset after the last full line.
+    File { dev: u64, ino: u64, offset: u64 },
+}
+
+/// One line from a source.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub text: String,
+    /// When it was logged (journald), or read (files), in Unix microseconds.
+    pub time_us: u64,
+    pub position: Position,
+}
+
+/// Counting state plus what it needs. Lives behind one mutex, so a checkpoint always has
+/// a position and the counts of exactly the lines before it.
+pub struct Engine {
+    topology: Arc<ArcSwap<Topology>>,
+    labels: LabelPlan,
+    export: Export,
+    hold_us: u64,
+    hold_until_us: u64,
+    max_series: usize,
+    pub counters: Counters,
+    pub position: Option<Position>,
+    /// Log time of the last line processed (Unix microseconds).
+    pub last_time_us: u64,
+    /// Pattern labels of the last match per (stream, filter): the original's source of
+    /// action labels, used only when an action's argv cannot be read back.
+    last_match: HashMap<(String, String), Vec<(String, String)>>,
+    /// Set when a start command was seen: reaction restarted, its config may have changed.
+    pub topology_stale: bool,
+}
+
+/// Entries in `last_match` at most (it is keyed by filter, normally a handful).
+const LAST_MATCH_LIMIT: usize = 10_000;
+
+impl Engine {
+    pub fn new(
+        topology: Arc<ArcSwap<Topology>>,
+        labels: LabelPlan,
+        export: Export,
+        hold_seconds: u64,
+        max_series: usize,
+    ) -> Self {
+        Self {
+            topology,
+            labels,
+            export,
+            hold_us: hold_seconds.saturating_mul(1_000_000),
+            hold_until_us: 0,
+            max_series,
+            counters: Counters::default(),
+            position: None,
+            last_time_us: 0,
+            last_match: HashMap::new(),
+            topology_stale: false,
+        }
+    }
+
+    /// Counts one line. `now` is the wall-clock Unix second (series idle time).
+    pub fn process(&mut self, line: Line, now: u64) {
+        self.counters.lines += 1;
+        match logline::parse(&line.text) {
+            Ok(event) => {
+                if !self.count(event, line.time_us, now) {
+                    self.counters.unparsed += 1;
+                }
+            }
+            Err(why) => {
+                self.counters.unparsed += 1;
+                tracing::debug!(reason = %why, line = %truncate(&line.text), "unparsed line");
+            }
+        }
+        self.last_time_us = line.time_us;
+        self.position = Some(line.position);
+    }
+
+    /// Returns false if the event does not fit (unknown shape for reaction's config).
+    fn count(&mut self, event: Event<'_>, time_us: u64, now: u64) -> bool {
+        let topology = self.topology.load();
+        match event {
+            Event::Match { target, matches } => {
+                let Some((stream, filter)) = topology.split_filter(target) else {
+                    return false;
+                };
+                let Some(labels) = self.pattern_labels(&topology, stream, filter, &matches) else {
+                    tracing::debug!(stream, filter, "match does not fit the filter's patterns");
+                    return false;
+                };
+                if self.export.actions.extra() {
+                    if self.last_match.len() >= LAST_MATCH_LIMIT {
+                        self.last_match.clear();
+                    }
+                    self.last_match
+                        .insert((stream.to_owned(), filter.to_owned()), labels.clone());
+                }
+                if self.export.matches.enabled() {
+                    let patterns = if self.export.matches.extra() {
+                        labels
+                    } else {
+                        Vec::new()
+                    };
+                    self.add(
+                        Metric::Matches,
+                        vec![stream.into(), filter.into()],
+                        patterns,
+                        now,
+                    );
+                }
+                true
+            }
+            Event::Action { target, argv } => {
+                let Some((stream, filter, action)) = topology.split_action(target) else {
+                    return false;
+                };
+                if time_us < self.hold_until_us {
+                    tracing::debug!(
+                        stream,
+                        filter,
+                        action,
+                        "action within hold after a start command: not counted"
+                    );
+                    return true;
+                }
+                if self.export.actions.enabled() {
+                    let patterns = if self.export.actions.extra() {
+                        self.action_labels(&topology, stream, filter, action, &argv)
+                    } else {
+                        Vec::new()
+                    };
+                    self.add(
+                        Metric::Actions,
+                        vec![stream.into(), filter.into(), action.into()],
+                        patterns,
+                        now,
+                    );
+                }
+                true
+            }
+            Event::Command {
+                state,
+                argv,
+                ok,
+                code,
+            } => {
+                if state == CommandState::Start {
+                    self.hold_until_us = time_us.saturating_add(self.hold_us);
+                    self.topology_stale = true;
+                }
+                if self.export.commands {
+                    let status = if ok { "True" } else { "False" };
+                    let command = argv.first().cloned().unwrap_or_default();
+                    self.add(
+                        Metric::Commands,
+                        vec![
+                            state.as_str().into(),
+                            command,
+                            status.into(),
+                            code.to_string(),
+                        ],
+                        Vec::new(),
+                        now,
+                    );
+                }
+                true
+            }
+            Event::Stream { stream, event } => {
+                if self.export.streams {
+                    self.add(
+                        Metric::Streams,
+                        vec![stream.into(), event.as_str().into()],
+                        Vec::new(),
+                        now,
+                    );
+                }
+                true
+            }
+            Event::Sigterm => {
+                tracing::info!("reaction is stopping (SIGTERM)");
+                true
+            }
+        }
+    }
+
+    fn add(
+        &mut self,
+        metric: Metric,
+        fixed: Vec<String>,
+        patterns: Vec<(String, String)>,
+        now: u64,
+    ) {
+        if !self
+            .counters
+            .add(metric, Key { fixed, patterns }, now, self.max_series)
+        {
+            tracing::debug!(
+                metric = metric.as_str(),
+                "series cap reached: event not counted"
+            );
+        }
+    }
+
+    fn pattern_labels(
+        &self,
+        topology: &Topology,
+        stream: &str,
+        filter: &str,
+        matches: &[String],
+    ) -> Option<Vec<(String, String)>> {
+        match topology.filter(stream, filter) {
+            Some(f) => self.labels.labels(stream, filter, &f.patterns, matches),
+            // Unknown to reaction's config (not read yet, or changed): count it, without
+            // pattern labels rather than with guessed names.
+            None => Some(Vec::new()),
+        }
+    }
+
+    fn action_labels(
+        &self,
+        topology: &Topology,
+        stream: &str,
+        filter: &str,
+        action: &str,
+        argv: &[String],
+    ) -> Vec<(String, String)> {
+        let from_argv = topology.filter(stream, filter).and_then(|f| {
+            let template = f.actions.get(action)?;
+            // A command without the pattern in it (a notification, say) says nothing
+            // about the match: fall back to the last match, as the original does.
+            let values = extract_patterns(template, argv).filter(|v| !v.is_empty())?;
+            // Order and rules as for matches, over the patterns the action uses.
+            let (names, vals): (Vec<String>, Vec<String>) = f
+                .patterns
+                .iter()
+                .filter_map(|p| {
+                    values
+                        .iter()
+                        .find(|(n, _)| n == p)
+                        .map(|(_, v)| (p.clone(), v.clone()))
+                })
+                .unzip();
+            self.labels.labels(stream, filter, &names, &vals)
+        });
+        from_argv.unwrap_or_else(|| {
+            self.last_match
+                .get(&(stream.to_owned(), filter.to_owned()))
+                .cloned()
+                .unwrap_or_default()
+        })
+    }
+
+    /// Stream-event series of every known stream at 0 ("avoid missing metrics").
+    pub fn seed_known_streams(&mut self, now: u64) {
+        if !self.export.streams {
+            return;
+        }
+        let topology = self.topology.load();
+        for stream in topology.streams.keys() {
+            for event in logline::StreamEvent::ALL {
+                self.counters.ensure(
+                    Metric::Streams,
+                    Key {
+                        fixed: vec![stream.clone(), event.as_str().into()],
+                        patterns: Vec::new(),
+                    },
+                    now,
+                );
+            }
+        }
+    }
+}
+
+fn truncate(s: &str) -> &str {
+    let mut end = s.len().min(200);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Metrics;
+
+    const TOPOLOGY: &str = r"
+patterns: {ip: {type: ipv4}}
+streams:
+  ssh:
+    filters:
+      failedlogin:
+        regex: ['from <ip>']
+        actions:
+          ban: {cmd: ['nft', 'add', '{ <ip> }']}
+          log: {cmd: ['logger', 'banned']}
+";
+
+    fn engine(metrics_yaml: &str, hold: u64) -> Engine {
+        let topology = Arc::new(ArcSwap::from_pointee(
+            Topology::parse(TOPOLOGY).expect("topology"),
+        ));
+        let metrics: Metrics = serde_yaml::from_str(metrics_yaml).expect("metrics");
+        Engine::new(
+            topology,
+            LabelPlan::new(&metrics).expect("labels"),
+            metrics.export,
+            hold,
+            1000,
+        )
+    }
+
+    fn feed(e: &mut Engine, lines: &[(&str, u64)]) {
+        for (i, (text, t)) in lines.iter().enumerate() {
+            e.process(
+                Line {
+                    text: (*text).to_owned(),
+                    time_us: t * 1_000_000,
+                    position: Position::File {
+                        dev: 1,
+                        ino: 2,
+                        offset: i as u64,
+                    },
+                },
+                1000,
+            );
+        }
+    }
+
+    fn key(fixed: &[&str], patterns: &[(&str, &str)]) -> Key {
+        Key {
+            fixed: fixed.iter().map(|s| (*s).to_owned()).collect(),
+            patterns: patterns
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn counts_matches_actions_commands_streams() {
+        let mut e = engine("{}", 60);
+        feed(
+            &mut e,
+            &[
+                (r#"INFO ssh.failedlogin: match ["1.2.3.4"]"#, 10),
+                (r#"INFO ssh.failedlogin: match ["1.2.3.4"]"#, 11),
+                (r#"INFO ssh.failedlogin: match ["5.6.7.8"]"#, 12),
+                // The action names its IP in its argv: labelled 9.9.9.9 even though the
+                // last match was 5.6.7.8 (the original would have said 5.6.7.8).
+                (
+                    r#"INFO ssh.failedlogin.ban: run ["nft" "add" "{ 9.9.9.9 }"]"#,
+                    13,
+                ),
+                (r#"INFO ssh.failedlogin.log: run ["logger" "banned"]"#, 14),
+                (r#"ERROR stop command: run ["false"]: exit code: 1"#, 15),
+                ("ERROR stream ssh exited: status 1", 16),
+                ("garbage", 17),
+                ("", 18),
+            ],
+        );
+        let c = &e.counters;
+        assert_eq!(
+            c.total(
+                Metric::Matches,
+                &key(&["ssh", "failedlogin"], &[("ip", "1.2.3.4")])
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            c.total(
+                Metric::Matches,
+                &key(&["ssh", "failedlogin"], &[("ip", "5.6.7.8")])
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            c.total(
+                Metric::Actions,
+                &key(&["ssh", "failedlogin", "ban"], &[("ip", "9.9.9.9")])
+            ),
+            Some(1)
+        );
+        // No placeholder in the template: falls back to the last match of the filter.
+        assert_eq!(
+            c.total(
+                Metric::Actions,
+                &key(&["ssh", "failedlogin", "log"], &[("ip", "5.6.7.8")])
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            c.total(
+                Metric::Commands,
+                &key(&["stop", "false", "False", "1"], &[])
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            c.total(Metric::Streams, &key(&["ssh", "exit"], &[])),
+            Some(1)
+        );
+        assert_eq!((c.lines, c.unparsed), (9, 2));
+        assert_eq!(
+            e.position,
+            Some(Position::File {
+                dev: 1,
+                ino: 2,
+                offset: 8
+            })
+        );
+    }
+
+    #[test]
+    fn hold_skips_actions_after_a_start_command() {
+        let mut e = engine("{}", 60);
+        feed(
+            &mut e,
+            &[
+                (r#"INFO start command: run ["nft", "-f", "/etc/nft"]"#, 100),
+                (
+                    r#"INFO ssh.failedlogin.ban: run ["nft" "add" "{ 1.1.1.1 }"]"#,
+                    159,
+                ),
+                (
+                    r#"INFO ssh.failedlogin.ban: run ["nft" "add" "{ 1.1.1.1 }"]"#,
+                    160,
+                ),
+            ],
+        );
+        assert_eq!(
+            e.counters.total(
+                Metric::Actions,
+                &key(&["ssh", "failedlogin", "ban"], &[("ip", "1.1.1.1")])
+            ),
+            Some(1)
+        );
+        assert!(e.topology_stale);
+        assert_eq!(
+            e.counters
+                .total(Metric::Commands, &key(&["start", "nft", "True", "0"], &[])),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn export_switches() {
+        let mut e = engine(
+            "export:\n  matches: {extra: false}\n  actions: false\n  commands: false\n  streams: false\n",
+            0,
+        );
+        feed(
+            &mut e,
+            &[
+                (r#"INFO ssh.failedlogin: match ["1.2.3.4"]"#, 1),
+                (r#"INFO ssh.failedlogin: match ["5.6.7.8"]"#, 1),
+                (
+                    r#"INFO ssh.failedlogin.ban: run ["nft" "add" "{ 1.1.1.1 }"]"#,
+                    2,
+                ),
+                (r#"INFO start command: run ["true"]"#, 3),
+                ("ERROR stream ssh exited: x", 4),
+            ],
+        );
+        assert_eq!(
+            e.counters
+                .total(Metric::Matches, &key(&["ssh", "failedlogin"], &[])),
+            Some(2)
+        );
+        for m in [Metric::Actions, Metric::Commands, Metric::Streams] {
+            assert_eq!(e.counters.series(m), 0, "{m:?}");
+        }
+        assert_eq!(e.counters.unparsed, 0);
+    }
+
+    #[test]
+    fn mismatched_pattern_count_is_unparsed_and_unknown_filters_still_count() {
+        let mut e = engine("{}", 0);
+        feed(
+            &mut e,
+            &[
+                (r#"INFO ssh.failedlogin: match ["1.2.3.4", "extra"]"#, 1),
+                (r#"INFO new.filter: match ["x"]"#, 1),
+            ],
+        );
+        assert_eq!(e.counters.unparsed, 1);
+        assert_eq!(
+            e.counters
+                .total(Metric::Matches, &key(&["new", "filter"], &[])),
+            Some(1)
+        );
+    }
+}
