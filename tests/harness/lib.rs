@@ -50,8 +50,14 @@ impl ExporterProcess {
     /// `--log.level=info` unless `args` set a level), and waits for its "listening" log
     /// line to learn the port.
     pub fn start(name: &str, args: &[&str]) -> Self {
+        Self::start_binary(&binary(name), name, args)
+    }
+
+    /// Like [`start`](Self::start) with an explicit binary path (a package's own
+    /// integration tests pass `env!("CARGO_BIN_EXE_<name>")`).
+    pub fn start_binary(path: &Path, name: &str, args: &[&str]) -> Self {
         let workdir = tempfile::tempdir().expect("workdir");
-        let mut cmd = Command::new(binary(name));
+        let mut cmd = Command::new(path);
         // A scratch working directory: exporters that keep state there keep it out of the repo.
         cmd.current_dir(workdir.path());
         if !args.iter().any(|a| a.contains("log.level")) {
@@ -71,15 +77,22 @@ impl ExporterProcess {
         let sink = std::sync::Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("message=listening") {
-                    let _ = tx.send(line.clone());
-                }
+                let listening = line.contains("message=listening").then(|| line.clone());
+                // Logged first, so that whoever learns the address also finds the line.
                 sink.lock().expect("log").push(line);
+                if let Some(l) = listening {
+                    let _ = tx.send(l);
+                }
             }
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("{name} did not report its listen address"));
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+            std::thread::sleep(Duration::from_millis(100));
+            let status = child.try_wait().ok().flatten();
+            panic!(
+                "{name} did not report its listen address (exit: {status:?}); its log:\n{}",
+                log.lock().expect("log").join("\n")
+            );
+        };
         let addr = line
             .split_whitespace()
             .find_map(|kv| kv.strip_prefix("address="))
@@ -268,7 +281,12 @@ pub const EXPORTERS: &[(&str, &str)] = &[
 
 /// Compares with `tests/golden/<name>`; `UPDATE_GOLDEN=1` rewrites it.
 pub fn assert_golden(name: &str, actual: &str) {
-    let path = workspace().join("tests/golden").join(name);
+    assert_golden_in(&workspace().join("tests/golden"), name, actual);
+}
+
+/// Compares with `<dir>/<name>`; `UPDATE_GOLDEN=1` rewrites it.
+pub fn assert_golden_in(dir: &Path, name: &str, actual: &str) {
+    let path = dir.join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).expect("mkdir");
@@ -285,9 +303,43 @@ pub fn assert_golden(name: &str, actual: &str) {
     );
 }
 
+/// The lines of an exposition that do not change between runs: without process
+/// metrics, timestamps, durations and build info (its revision changes every commit).
+pub fn stable_lines(exposition: &str) -> String {
+    exposition
+        .lines()
+        .filter(|l| {
+            !(l.contains("process_")
+                || l.contains("_timestamp_seconds")
+                || l.contains("_duration_seconds")
+                || l.contains("_build_info"))
+        })
+        .flat_map(|l| [l, "\n"])
+        .collect()
+}
+
+/// The value of the first sample line starting with `series` (name and labels, exactly).
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
 /// GETs `url` with a plain HTTP client; the body, or an empty string on any error.
 pub async fn get_text(url: &str) -> String {
-    match http_client().get(url).send().await {
+    get_text_as(url, "e2e-tests").await
+}
+
+/// Like [`get_text`] with a given User-Agent (scrapers are told apart by it).
+pub async fn get_text_as(url: &str, user_agent: &str) -> String {
+    match http_client()
+        .get(url)
+        .header("user-agent", user_agent)
+        .send()
+        .await
+    {
         Ok(r) => r.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     }

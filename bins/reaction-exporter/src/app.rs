@@ -56,6 +56,12 @@ pub fn setup(config: Config, ex: &mut Exporter) -> Result<(), String> {
     let resume = restore(&mut engine, &state_dir, &source_id, settings.resume_window);
     let engine = Arc::new(Mutex::new(engine));
 
+    // Lines are counted only once reaction's config has been read (or could not be), so
+    // that the first lines get their pattern labels and dotted names split right.
+    let (topology_tx, topology_rx) = tokio::sync::watch::channel(false);
+    let gate_timeout = settings
+        .command_timeout
+        .saturating_add(Duration::from_secs(2));
     let cli = ReactionCli {
         command: settings.reaction_command.clone(),
         config: config.reaction.config.clone(),
@@ -70,6 +76,7 @@ pub fn setup(config: Config, ex: &mut Exporter) -> Result<(), String> {
             labels: LabelPlan::new(&config.metrics)?,
             export: export.clone(),
             metric_set: settings.metric_set,
+            first_attempt: topology_tx,
         },
         Schedule::every(settings.show_interval)
             .with_timeout(settings.command_timeout.saturating_mul(3))
@@ -90,7 +97,11 @@ pub fn setup(config: Config, ex: &mut Exporter) -> Result<(), String> {
             let tail = FileTail::new(path, resume, StartAt::End, settings.max_line_bytes);
             let engine = Arc::clone(&engine);
             let every = settings.poll_interval;
-            ex.task(move |stop| follow_file(tail, engine, every, stop));
+            let mut gate = topology_rx;
+            ex.task(move |stop| async move {
+                let _ = tokio::time::timeout(gate_timeout, gate.wait_for(|done| *done)).await;
+                follow_file(tail, engine, every, stop).await;
+            });
         }
         LogSource::Journal { unit } => {
             let journal = JournalSource {
@@ -103,7 +114,11 @@ pub fn setup(config: Config, ex: &mut Exporter) -> Result<(), String> {
                 _ => None,
             };
             let engine = Arc::clone(&engine);
-            ex.task(move |stop| journal.run(engine, cursor, stop));
+            let mut gate = topology_rx;
+            ex.task(move |stop| async move {
+                let _ = tokio::time::timeout(gate_timeout, gate.wait_for(|done| *done)).await;
+                journal.run(engine, cursor, stop).await;
+            });
         }
     }
 
@@ -335,6 +350,8 @@ struct ReactionCollector {
     labels: LabelPlan,
     export: Export,
     metric_set: MetricSet,
+    /// Set once the first `test-config` attempt is over (the sources wait for it).
+    first_attempt: tokio::sync::watch::Sender<bool>,
 }
 
 impl Collector for ReactionCollector {
@@ -362,6 +379,7 @@ impl Collector for ReactionCollector {
                     tracing::warn!(error = %e, "cannot read reaction's configuration; dotted names fall back to the first dot");
                 }
             }
+            self.first_attempt.send_replace(true);
         }
         let version = match self.cli.version().await {
             Ok(v) => v,
@@ -425,7 +443,7 @@ impl Collector for ReactionCollector {
                     "The original's pending gauge: for each pending action of a match, the number of distinct actions pending for that match.",
                 ),
                 &fixed,
-                keys.iter().map(|(k, v)| (k, v.0)),
+                keys.iter().map(|(k, v)| (k, Some(v.0))),
             ));
         }
         if self.metric_set.native() {
@@ -435,7 +453,7 @@ impl Collector for ReactionCollector {
                     "Action runs waiting (reaction show), by stream, filter, action and pattern values.",
                 ),
                 &fixed,
-                keys.iter().map(|(k, v)| (k, v.1)),
+                keys.iter().map(|(k, v)| (k, Some(v.1))),
             ));
         }
         Ok(out)

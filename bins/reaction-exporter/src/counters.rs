@@ -307,27 +307,29 @@ impl Counters {
         family: Family,
         mut value: impl FnMut(&Entry) -> Option<f64>,
     ) -> Family {
-        let rows = self
-            .set(metric)
-            .entries
-            .iter()
-            .filter_map(|(k, e)| value(e).map(|v| (k, v)));
+        let rows = self.set(metric).entries.iter().map(|(k, e)| (k, value(e)));
         union_family(family, metric.fixed_labels(), rows)
     }
 }
 
 /// One family over the union of the rows' pattern label names: a series without one of
 /// them gets an empty value, which Prometheus treats as the label being absent, so the
-/// series are exactly the original's per-filter label sets.
+/// series are exactly the original's per-filter label sets. Rows without a value are
+/// not exported but still count for the label names, which so stay the same from one
+/// scrape to the next.
 pub fn union_family<'a>(
     family: Family,
     fixed_labels: &[&str],
-    rows: impl Iterator<Item = (&'a Key, f64)>,
+    rows: impl Iterator<Item = (&'a Key, Option<f64>)>,
 ) -> Family {
-    let mut rows: Vec<(&Key, f64)> = rows.collect();
+    let rows: Vec<(&Key, Option<f64>)> = rows.collect();
     let pattern_names: BTreeSet<&str> = rows
         .iter()
         .flat_map(|(k, _)| k.patterns.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    let mut rows: Vec<(&Key, f64)> = rows
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect();
     let mut family = family.with_labels(
         fixed_labels

@@ -155,6 +155,17 @@ pub fn command<T: clap::CommandFactory>(defaults: CoreDefaults) -> Command {
     if let Some(level) = defaults.log_level {
         cmd = cmd.mut_arg("log_level", |a| a.default_value(level));
     }
+    // With subcommands (`reaction-exporter start`), flags may follow the subcommand too.
+    if cmd.has_subcommands() {
+        let ids: Vec<clap::Id> = cmd
+            .get_arguments()
+            .filter(|a| !a.is_positional())
+            .map(|a| a.get_id().clone())
+            .collect();
+        for id in ids {
+            cmd = cmd.mut_arg(id, |a| a.global(true));
+        }
+    }
     cmd
 }
 

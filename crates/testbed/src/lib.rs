@@ -3,3 +3,5 @@
 //! servers) and helpers that make real inputs (mmdb files, journal files, conntrack
 //! entries, libvirt test-driver XML). Used by tests, benchmarks and the demo, never by
 //! the shipped binaries. Each exporter's issue adds its part.
+
+pub mod reaction;

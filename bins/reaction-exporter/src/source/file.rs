@@ -37,6 +37,21 @@ struct Open {
     partial: Vec<u8>,
     /// Inside an overlong line: drop bytes until its newline.
     skipping: bool,
+    /// The bytes just before `offset`: if they change, the file was truncated and
+    /// rewritten past our offset between two polls (copytruncate then fast writes).
+    fingerprint: Vec<u8>,
+}
+
+const FINGERPRINT: u64 = 64;
+
+fn fingerprint(file: &File, offset: u64) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let n = offset.min(FINGERPRINT);
+    let mut buf = vec![0u8; n as usize];
+    match file.read_exact_at(&mut buf, offset - n) {
+        Ok(()) => buf,
+        Err(_) => Vec::new(),
+    }
 }
 
 /// What one poll saw besides lines.
@@ -87,13 +102,18 @@ impl FileTail {
             .as_ref()
             .is_some_and(|m| m.dev() != open.dev || m.ino() != open.ino);
         let len = open.file.metadata()?.len();
-        if len < open.offset + open.partial.len() as u64 {
+        let rewritten = open.offset > 0
+            && len >= open.offset
+            && fingerprint(&open.file, open.offset) != open.fingerprint;
+        if len < open.offset + open.partial.len() as u64 || rewritten {
             tracing::info!(path = %self.path.display(), "log file truncated; reading from its start");
             open.file.seek(SeekFrom::Start(0))?;
             open.offset = 0;
             open.partial.clear();
             open.skipping = false;
+            open.fingerprint.clear();
             stats.truncated = true;
+            self.read_lines(out, limit.saturating_sub(out.len() - before), &mut stats)?;
         } else if replaced {
             // Drain whatever the writer added to the old file before it switched.
             self.read_lines(out, usize::MAX, &mut stats)?;
@@ -140,6 +160,7 @@ impl FileTail {
             },
         };
         file.seek(SeekFrom::Start(offset))?;
+        let fingerprint = fingerprint(&file, offset);
         self.open = Some(Open {
             file,
             dev,
@@ -147,6 +168,7 @@ impl FileTail {
             offset,
             partial: Vec::new(),
             skipping: false,
+            fingerprint,
         });
         Ok(true)
     }
@@ -162,6 +184,7 @@ impl FileTail {
         };
         let mut buf = vec![0u8; 64 * 1024];
         let mut produced = 0;
+        let start_offset = open.offset;
         while produced < limit {
             let n = match open.file.read(&mut buf) {
                 Ok(0) => break,
@@ -205,6 +228,9 @@ impl FileTail {
                     open.skipping = true;
                 }
             }
+        }
+        if open.offset != start_offset {
+            open.fingerprint = fingerprint(&open.file, open.offset);
         }
         Ok(())
     }
@@ -293,7 +319,31 @@ mod tests {
         let mut out = Vec::new();
         let stats = t.poll(&mut out, usize::MAX).expect("poll");
         assert!(stats.truncated);
-        assert_eq!(texts(&drain(&mut t)), ["x"]);
+        assert_eq!(texts(&out), ["x"]);
+        assert!(drain(&mut t).is_empty());
+    }
+
+    #[test]
+    fn truncate_and_regrow_to_the_same_size_is_noticed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("r.log");
+        append(
+            &p, b"aaaa
+",
+        );
+        let mut t = FileTail::new(p.clone(), None, StartAt::Beginning, 1024);
+        assert_eq!(texts(&drain(&mut t)), ["aaaa"]);
+        std::fs::write(
+            &p, b"bbbb
+",
+        )
+        .expect("rewrite");
+        assert_eq!(texts(&drain(&mut t)), ["bbbb"]);
+        append(
+            &p, b"cc
+",
+        );
+        assert_eq!(texts(&drain(&mut t)), ["cc"]);
     }
 
     #[test]
