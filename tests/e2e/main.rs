@@ -4,4 +4,5 @@
 #![allow(clippy::float_cmp)]
 
 mod cli;
+mod dashboards;
 mod prometheus;

@@ -9,6 +9,10 @@
 //! - `run`: build and start all five exporters on their built-in defaults (Ctrl-C stops).
 //! - `bench`: encoder benchmark, release binary sizes, idle resident memory, and `/metrics`
 //!   requests per second under `wrk` on loopback (if wrk is installed).
+//! - `bench-reaction`: reaction-exporter throughput on a 1,000,000-line backlog, `/metrics`
+//!   latency while a journal backlog is read, and memory after 1,000,000 distinct IPs.
+
+mod bench_reaction;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -22,7 +26,15 @@ const BINARIES: &[&str] = &[
 ];
 
 /// Debian packages the tests use, by the command that shows they are installed.
-const APT: &[(&str, &str)] = &[("promtool", "prometheus"), ("prometheus", "prometheus")];
+const APT: &[(&str, &str)] = &[
+    ("promtool", "prometheus"),
+    ("prometheus", "prometheus"),
+    ("journalctl", "systemd"),
+    (
+        "/lib/systemd/systemd-journal-remote",
+        "systemd-journal-remote",
+    ),
+];
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -34,7 +46,11 @@ fn main() -> ExitCode {
         Some("codegen") => codegen(args.iter().any(|a| a == "--check")),
         Some("run") => run_all(),
         Some("bench") => bench(),
-        _ => Err("usage: cargo xtask <ci | deps | codegen [--check] | run | bench>".into()),
+        Some("bench-reaction") => bench_reaction::run(&root()),
+        _ => Err(
+            "usage: cargo xtask <ci | deps | codegen [--check] | run | bench | bench-reaction>"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -562,6 +562,17 @@ metrics:
     }
 
     #[test]
+    fn the_shipped_example_is_valid_and_means_the_defaults() {
+        let c = load_str(
+            "example.yml",
+            include_str!("../../../config-examples/reaction-exporter.yml"),
+        )
+        .expect("example loads");
+        c.validate().expect("example is valid");
+        assert_eq!(c, Config::documented_defaults());
+    }
+
+    #[test]
     fn defaults_round_trip_through_both_formats() {
         let c = Config::default();
         let yaml = serde_yaml::to_string(&c).expect("yaml");

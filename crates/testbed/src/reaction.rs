@@ -189,6 +189,9 @@ pub struct JournalEntry {
     pub message: String,
 }
 
+/// The realtime clock at the simulated boot (2020-09-13): monotonic time counts from here.
+const BOOT_REALTIME_US: u64 = 1_600_000_000_000_000;
+
 /// Where Debian installs systemd-journal-remote (package `systemd-journal-remote`).
 pub const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
 
@@ -196,10 +199,13 @@ pub const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
 /// the real systemd-journal-remote, from the journal export format.
 pub fn write_journal(output: &Path, entries: &[JournalEntry]) -> std::io::Result<()> {
     let mut export = String::new();
-    for (i, e) in entries.iter().enumerate() {
+    for e in entries {
+        // journalctl orders entries of one boot by monotonic time: keep it consistent
+        // with the realtime clock across files and writes.
+        let monotonic = e.realtime_us.saturating_sub(BOOT_REALTIME_US);
         let _ = write!(
             export,
-            "__REALTIME_TIMESTAMP={rt}\n__MONOTONIC_TIMESTAMP={i}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_SYSTEMD_UNIT={unit}\nSYSLOG_IDENTIFIER=reaction\n_TRANSPORT=stdout\nPRIORITY=6\nMESSAGE={msg}\n\n",
+            "__REALTIME_TIMESTAMP={rt}\n__MONOTONIC_TIMESTAMP={monotonic}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_SYSTEMD_UNIT={unit}\nSYSLOG_IDENTIFIER=reaction\n_TRANSPORT=stdout\nPRIORITY=6\nMESSAGE={msg}\n\n",
             rt = e.realtime_us,
             unit = e.unit,
             msg = e.message.replace('\n', " "),

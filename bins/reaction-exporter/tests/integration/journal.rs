@@ -51,9 +51,8 @@ async fn follows_journal_files_and_resumes_by_cursor() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut b = entries(now_us(), &[m, m, m], UNIT);
     b.extend(entries(now_us(), &["from another unit"], "sshd.service"));
-    // Appended to the same file, as journald does (journalctl skips the first entry of a
-    // file that appears while it follows: see the closing note of the issue).
-    write_journal(&journal.path().join("a.journal"), &b).expect("b");
+    // A new file in the directory, as after a journal rotation.
+    write_journal(&journal.path().join("b.journal"), &b).expect("b");
     lines_counted(&p, 3).await;
     let series = r#"reaction_matches_total{stream="ssh",filter="failedlogin",ip="198.51.100.1"}"#;
     assert_eq!(sample(&scrape(&p, "prom").await, series), Some(3.0));
