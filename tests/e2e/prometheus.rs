@@ -86,3 +86,68 @@ async fn prometheus_scrapes_every_exporter() {
     let samples = prom.query("scrape_samples_scraped").await;
     assert!(samples.iter().all(|(_, v)| *v > 5.0), "{samples:?}");
 }
+
+/// reaction-exporter's counters, as Prometheus stores them: matches read from a log
+/// file, labelled by pattern, with the OpenMetrics `_total` suffix intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_ingests_reaction_counters() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let standin = testbed::reaction::StandIn::install(&dir.path().join("bin")).expect("stand-in");
+    let log = dir.path().join("reaction.log");
+    std::fs::write(&log, "").expect("log");
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "reaction:\n  logs: {{file: '{}'}}\nexporter:\n  reaction_command: '{}'\n  state_directory: '{}'\n  show_interval: 1s\n  poll_interval: 50ms\n",
+            log.display(),
+            standin.command().display(),
+            dir.path().display()
+        ),
+    )
+    .expect("config");
+    let p = ExporterProcess::start(
+        "reaction-exporter",
+        &["-c", &config.display().to_string(), "start"],
+    );
+    let prom = Prometheus::start(&[Job::new("reaction", p.addr)]);
+    assert_eq!(
+        prom.wait_for("up == 1", 1, Duration::from_secs(45))
+            .await
+            .len(),
+        1
+    );
+    // Lines written once the exporter follows the file.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open");
+    for _ in 0..7 {
+        writeln!(f, r#"INFO ssh.failedlogin: match ["192.0.2.10"]"#).expect("write");
+    }
+    drop(f);
+    let got = prom
+        .wait_for(
+            r#"reaction_matches_total{stream="ssh",filter="failedlogin",ip="192.0.2.10"} == 7"#,
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(
+        got.len(),
+        1,
+        "{:?}",
+        prom.query("reaction_matches_total").await
+    );
+    let pending = prom
+        .wait_for(
+            r#"reaction_pending_actions{ip="1.2.3.4",action="unban"}"#,
+            1,
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(pending.first().map(|(_, v)| *v), Some(2.0));
+}

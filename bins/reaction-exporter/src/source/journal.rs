@@ -48,7 +48,12 @@ impl JournalSource {
             args.push(format!("--directory={}", dir.display()));
         }
         match cursor {
-            Some(c) => args.push(format!("--after-cursor={c}")),
+            // `--follow` implies `--lines=10`: without `--lines=all` a backlog after the
+            // cursor would be cut to its last 10 entries.
+            Some(c) => {
+                args.push("--lines=all".to_owned());
+                args.push(format!("--after-cursor={c}"));
+            }
             None => args.push("--lines=0".to_owned()),
         }
         // An exact field match: `-u` would also pick up systemd's own lines about the unit.
@@ -223,6 +228,10 @@ mod tests {
         };
         let a = s.args(Some("s=abc"));
         assert!(a.contains(&"--after-cursor=s=abc".to_owned()));
+        assert!(
+            a.contains(&"--lines=all".to_owned()),
+            "a backlog is not cut to 10"
+        );
         assert!(a.contains(&"--directory=/var/log/journal".to_owned()));
         assert_eq!(
             a.last().map(String::as_str),

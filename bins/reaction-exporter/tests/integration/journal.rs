@@ -65,8 +65,16 @@ async fn follows_journal_files_and_resumes_by_cursor() {
         &entries(now_us(), &[m, m], UNIT),
     )
     .expect("c");
+    // More than journalctl's default 10 lines while the exporter is down: all of them
+    // are read after the restart, none twice.
+    let backlog: Vec<&str> = std::iter::repeat_n(m, 23).collect();
+    write_journal(
+        &journal.path().join("d.journal"),
+        &entries(now_us() + 1000, &backlog, UNIT),
+    )
+    .expect("d");
     let p = s.start();
     ready(&p).await;
-    lines_counted(&p, 5).await;
-    assert_eq!(sample(&scrape(&p, "prom").await, series), Some(5.0));
+    lines_counted(&p, 28).await;
+    assert_eq!(sample(&scrape(&p, "prom").await, series), Some(28.0));
 }
