@@ -11,7 +11,7 @@ use exporter_core::exporter::ScrapeContext;
 use exporter_core::{Collector, Exporter, Family, Schedule};
 
 use crate::config::{Config, Export, LogSource, MetricSet};
-use crate::counters::{Counters, Key, Metric, union_family};
+use crate::counters::{Key, Metric, Snapshot, union_family};
 use crate::labels::LabelPlan;
 use crate::pipeline::{Engine, Position};
 use crate::reaction_cli::{CliError, ReactionCli, parse_show};
@@ -297,42 +297,56 @@ fn scrape_families(
         ctx.peer.map(|p| p.to_string()).unwrap_or_default(),
         ctx.user_agent.as_deref().unwrap_or_default()
     );
-    let mut e = engine.lock().unwrap_or_else(PoisonError::into_inner);
+    let now = unix_now();
+    // Under the lock only long enough to copy the counts (keys are shared).
+    let (snapshot, baseline, last_time_us) = {
+        let mut e = engine.lock().unwrap_or_else(PoisonError::into_inner);
+        let baseline = set.legacy().then(|| e.counters.take_baseline(&scraper));
+        (e.counters.snapshot(&metrics), baseline, e.last_time_us)
+    };
     let mut out = Vec::new();
     if set.native() {
-        out.extend(e.counters.native_families(&metrics));
+        out.extend(snapshot.native_families());
     }
-    if set.legacy() {
-        out.extend(e.counters.legacy_families(&metrics, &scraper, unix_now()));
+    if let Some(baseline) = baseline {
+        let (families, seen) = snapshot.legacy_families(&baseline);
+        out.extend(families);
+        engine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .counters
+            .put_baseline(&scraper, seen, now);
     }
-    out.extend(self_families(&e.counters, e.last_time_us));
+    out.extend(self_families(&snapshot, last_time_us));
     out
 }
 
-fn self_families(c: &Counters, last_time_us: u64) -> Vec<Family> {
+fn self_families(s: &Snapshot, last_time_us: u64) -> Vec<Family> {
     let mut lines = Family::counter(
         "reaction_exporter_log_lines_total",
         "Lines read from reaction's output.",
     );
-    lines.set(c.lines as f64);
+    lines.set(s.lines as f64);
     let mut unparsed = Family::counter(
         "reaction_exporter_unparsed_lines_total",
         "Lines that were not a reaction event or did not fit reaction's configuration (logged at debug level).",
     );
-    unparsed.set(c.unparsed as f64);
+    unparsed.set(s.unparsed as f64);
     let mut dropped = Family::counter(
         "reaction_exporter_dropped_events_total",
         "Events not counted because their metric reached exporter.max_series.",
     )
     .with_labels(["metric"]);
+    for (m, n) in s.dropped() {
+        dropped.push([m.as_str()], *n as f64);
+    }
     let mut series = Family::gauge(
         "reaction_exporter_series",
-        "Series currently kept per metric.",
+        "Series currently kept per enabled metric.",
     )
     .with_labels(["metric"]);
-    for m in Metric::ALL {
-        dropped.push([m.as_str()], c.dropped(m) as f64);
-        series.push([m.as_str()], c.series(m) as f64);
+    for (m, n) in s.series() {
+        series.push([m.as_str()], n as f64);
     }
     let mut last = Family::gauge(
         "reaction_exporter_last_log_timestamp_seconds",

@@ -4,6 +4,7 @@
 //! `curl` never takes counts away from another scraper.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use exporter_core::Family;
 use serde::{Deserialize, Serialize};
@@ -87,28 +88,58 @@ struct Entry {
     last_seen: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The series of one metric. Keys are shared (`Arc`) so that a scrape can take a
+/// snapshot under the engine lock in about a millisecond and build its families after
+/// releasing it: a scrape never holds up counting for long.
+#[derive(Debug, Clone, Default)]
 struct SeriesSet {
-    #[serde(with = "entries")]
-    entries: HashMap<Key, Entry>,
+    entries: HashMap<Arc<Key>, Entry>,
     /// Events not counted because the series cap was reached.
     dropped: u64,
 }
 
-/// HashMap with struct keys as a JSON list.
-mod entries {
-    use super::{Entry, Key};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::HashMap;
-
-    pub fn serialize<S: Serializer>(m: &HashMap<Key, Entry>, s: S) -> Result<S::Ok, S::Error> {
-        let mut v: Vec<(&Key, &Entry)> = m.iter().collect();
-        v.sort_by_key(|(_, e)| e.id);
-        v.serialize(s)
+impl PartialEq for SeriesSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.dropped == other.dropped && self.entries == other.entries
     }
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<Key, Entry>, D::Error> {
-        Ok(Vec::<(Key, Entry)>::deserialize(d)?.into_iter().collect())
+impl Eq for SeriesSet {}
+
+/// The JSON form: the entries as a list (struct keys cannot be JSON object keys).
+#[derive(Serialize, Deserialize)]
+struct SeriesSetRepr {
+    entries: Vec<(Key, Entry)>,
+    dropped: u64,
+}
+
+impl Serialize for SeriesSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(Key, Entry)> = self
+            .entries
+            .iter()
+            .map(|(k, e)| (Key::clone(k), *e))
+            .collect();
+        entries.sort_by_key(|(_, e)| e.id);
+        SeriesSetRepr {
+            entries,
+            dropped: self.dropped,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeriesSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let repr = SeriesSetRepr::deserialize(d)?;
+        Ok(Self {
+            entries: repr
+                .entries
+                .into_iter()
+                .map(|(k, e)| (Arc::new(k), e))
+                .collect(),
+            dropped: repr.dropped,
+        })
     }
 }
 
@@ -139,6 +170,24 @@ pub struct Counters {
     floor: HashMap<u64, u64>,
 }
 
+/// One series in a [`Snapshot`].
+#[derive(Debug, Clone)]
+struct Row {
+    key: Arc<Key>,
+    id: u64,
+    total: u64,
+}
+
+/// The counts at one instant, taken under the engine lock; families are built from it
+/// after the lock is released.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    rows: Vec<(Metric, Vec<Row>)>,
+    dropped: Vec<(Metric, u64)>,
+    pub lines: u64,
+    pub unparsed: u64,
+}
+
 impl Counters {
     fn set(&self, m: Metric) -> &SeriesSet {
         match m {
@@ -160,27 +209,21 @@ impl Counters {
 
     /// Counts one event. Returns false if the series cap dropped it.
     pub fn add(&mut self, metric: Metric, key: Key, now: u64, max_series: usize) -> bool {
-        let next_id = &mut self.next_id;
-        let set = match metric {
-            Metric::Matches => &mut self.matches,
-            Metric::Actions => &mut self.actions,
-            Metric::Commands => &mut self.commands,
-            Metric::Streams => &mut self.streams,
-        };
-        if let Some(e) = set.entries.get_mut(&key) {
+        if let Some(e) = self.set_mut(metric).entries.get_mut(&key) {
             e.total += 1;
             e.last_seen = now;
             return true;
         }
-        if set.entries.len() >= max_series {
-            set.dropped += 1;
+        if self.set(metric).entries.len() >= max_series {
+            self.set_mut(metric).dropped += 1;
             return false;
         }
-        *next_id += 1;
-        set.entries.insert(
-            key,
+        self.next_id += 1;
+        let id = self.next_id;
+        self.set_mut(metric).entries.insert(
+            Arc::new(key),
             Entry {
-                id: *next_id,
+                id,
                 total: 1,
                 last_seen: now,
             },
@@ -196,7 +239,7 @@ impl Counters {
         self.next_id += 1;
         let id = self.next_id;
         self.set_mut(metric).entries.insert(
-            key,
+            Arc::new(key),
             Entry {
                 id,
                 total: 0,
@@ -231,6 +274,7 @@ impl Counters {
         n
     }
 
+    #[cfg(test)]
     pub fn series(&self, metric: Metric) -> usize {
         self.set(metric).entries.len()
     }
@@ -244,53 +288,51 @@ impl Counters {
         self.set(metric).entries.get(key).map(|e| e.total)
     }
 
-    /// The Prometheus counters (`reaction_*_total`) of the enabled metrics.
-    pub fn native_families(&self, enabled: &[Metric]) -> Vec<Family> {
-        enabled
-            .iter()
-            .map(|&m| {
-                let (name, _, help) = m.names();
-                self.family(m, Family::counter(name, help), |e| Some(e.total as f64))
-            })
-            .collect()
+    /// The counts of `metrics`, cheap to take (keys are shared, not copied).
+    pub fn snapshot(&self, metrics: &[Metric]) -> Snapshot {
+        Snapshot {
+            rows: metrics
+                .iter()
+                .map(|&m| {
+                    let rows = self
+                        .set(m)
+                        .entries
+                        .iter()
+                        .map(|(k, e)| Row {
+                            key: Arc::clone(k),
+                            id: e.id,
+                            total: e.total,
+                        })
+                        .collect();
+                    (m, rows)
+                })
+                .collect(),
+            dropped: Metric::ALL.iter().map(|&m| (m, self.dropped(m))).collect(),
+            lines: self.lines,
+            unparsed: self.unparsed,
+        }
     }
 
-    /// The original's gauges: for each series, the events since `scraper`'s previous
-    /// scrape (series without new events are left out, as the original clears them).
-    pub fn legacy_families(&mut self, enabled: &[Metric], scraper: &str, now: u64) -> Vec<Family> {
-        if !self.baselines.contains_key(scraper)
-            && self.baselines.len() >= MAX_SCRAPERS
-            && let Some(oldest) = self
+    /// Takes `scraper`'s baseline out (to compute its legacy gauges outside the lock).
+    pub fn take_baseline(&mut self, scraper: &str) -> HashMap<u64, u64> {
+        if !self.baselines.contains_key(scraper) && self.baselines.len() >= MAX_SCRAPERS {
+            if let Some(oldest) = self
                 .baselines
                 .iter()
                 .min_by_key(|(_, b)| b.last_scrape)
                 .map(|(k, _)| k.clone())
-        {
-            self.baselines.remove(&oldest);
+            {
+                self.baselines.remove(&oldest);
+            }
         }
-        let previous = self.baselines.remove(scraper).unwrap_or_else(|| Baseline {
-            last_scrape: now,
-            seen: self.floor.clone(),
-        });
-        let mut seen = HashMap::with_capacity(previous.seen.len());
-        let mut out = Vec::new();
-        for &m in enabled {
-            let (_, name, help) = m.names();
-            let help = format!("{help} Count since this scraper's previous scrape.");
-            out.push(self.family(m, Family::gauge(name, help), |e| {
-                seen.insert(e.id, e.total);
-                // A total below the baseline means the state was rolled back (restart
-                // from a checkpoint): count from zero rather than go negative.
-                let base = previous
-                    .seen
-                    .get(&e.id)
-                    .copied()
-                    .filter(|b| *b <= e.total)
-                    .unwrap_or(0);
-                let delta = e.total - base;
-                (delta > 0).then_some(delta as f64)
-            }));
+        match self.baselines.remove(scraper) {
+            Some(b) => b.seen,
+            None => self.floor.clone(),
         }
+    }
+
+    /// Puts back what `scraper` has now seen.
+    pub fn put_baseline(&mut self, scraper: &str, seen: HashMap<u64, u64>, now: u64) {
         self.baselines.insert(
             scraper.to_owned(),
             Baseline {
@@ -298,17 +340,79 @@ impl Counters {
                 seen,
             },
         );
-        out
     }
 
-    fn family(
+    /// The Prometheus counters (`reaction_*_total`) of the enabled metrics.
+    #[cfg(test)]
+    pub fn native_families(&self, enabled: &[Metric]) -> Vec<Family> {
+        self.snapshot(enabled).native_families()
+    }
+
+    /// The original's gauges for `scraper` (see [`Snapshot::legacy_families`]).
+    #[cfg(test)]
+    pub fn legacy_families(&mut self, enabled: &[Metric], scraper: &str, now: u64) -> Vec<Family> {
+        let snap = self.snapshot(enabled);
+        let base = self.take_baseline(scraper);
+        let (families, seen) = snap.legacy_families(&base);
+        self.put_baseline(scraper, seen, now);
+        families
+    }
+}
+
+impl Snapshot {
+    pub fn dropped(&self) -> &[(Metric, u64)] {
+        &self.dropped
+    }
+
+    pub fn series(&self) -> impl Iterator<Item = (Metric, usize)> + '_ {
+        self.rows.iter().map(|(m, rows)| (*m, rows.len()))
+    }
+
+    /// The Prometheus counters (`reaction_*_total`).
+    pub fn native_families(&self) -> Vec<Family> {
+        self.rows
+            .iter()
+            .map(|(m, rows)| {
+                let (name, _, help) = m.names();
+                union_family(
+                    Family::counter(name, help),
+                    m.fixed_labels(),
+                    rows.iter().map(|r| (&*r.key, Some(r.total as f64))),
+                )
+            })
+            .collect()
+    }
+
+    /// The original's gauges: for each series, the events since the scraper's previous
+    /// scrape (`baseline`; series without new events are left out, as the original
+    /// clears them). Returns the families and the scraper's new baseline.
+    pub fn legacy_families(
         &self,
-        metric: Metric,
-        family: Family,
-        mut value: impl FnMut(&Entry) -> Option<f64>,
-    ) -> Family {
-        let rows = self.set(metric).entries.iter().map(|(k, e)| (k, value(e)));
-        union_family(family, metric.fixed_labels(), rows)
+        baseline: &HashMap<u64, u64>,
+    ) -> (Vec<Family>, HashMap<u64, u64>) {
+        let mut seen = HashMap::with_capacity(baseline.len().max(16));
+        let mut out = Vec::with_capacity(self.rows.len());
+        for (m, rows) in &self.rows {
+            let (_, name, help) = m.names();
+            let help = format!("{help} Count since this scraper's previous scrape.");
+            out.push(union_family(
+                Family::gauge(name, help),
+                m.fixed_labels(),
+                rows.iter().map(|r| {
+                    seen.insert(r.id, r.total);
+                    // A total below the baseline means the state was rolled back (restart
+                    // from a checkpoint): count from zero rather than go negative.
+                    let base = baseline
+                        .get(&r.id)
+                        .copied()
+                        .filter(|b| *b <= r.total)
+                        .unwrap_or(0);
+                    let delta = r.total - base;
+                    (&*r.key, (delta > 0).then_some(delta as f64))
+                }),
+            ));
+        }
+        (out, seen)
     }
 }
 
@@ -337,7 +441,7 @@ pub fn union_family<'a>(
             .copied()
             .chain(pattern_names.iter().copied()),
     );
-    rows.sort_by(|a, b| (&a.0.fixed, &a.0.patterns).cmp(&(&b.0.fixed, &b.0.patterns)));
+    rows.sort_unstable_by(|a, b| (&a.0.fixed, &a.0.patterns).cmp(&(&b.0.fixed, &b.0.patterns)));
     for (key, v) in rows {
         let values = key
             .fixed

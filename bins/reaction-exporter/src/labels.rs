@@ -17,7 +17,8 @@ const RESERVED: &[&str] = &[
 pub struct LabelPlan {
     env: Environment<'static>,
     all: BTreeMap<String, Compiled>,
-    per_filter: BTreeMap<(String, String), BTreeMap<String, Compiled>>,
+    /// stream → filter → pattern → rule (looked up by `&str`: no allocation per line).
+    per_filter: BTreeMap<String, BTreeMap<String, BTreeMap<String, Compiled>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,7 +79,10 @@ impl LabelPlan {
                         compile(format!("for/{stream}/{filter}/{pattern}"), rule)?,
                     );
                 }
-                per_filter.insert((stream.clone(), filter.clone()), compiled);
+                per_filter
+                    .entry(stream.clone())
+                    .or_insert_with(BTreeMap::new)
+                    .insert(filter.clone(), compiled);
             }
         }
         Ok(Self {
@@ -90,7 +94,8 @@ impl LabelPlan {
 
     fn rule(&self, stream: &str, filter: &str, pattern: &str) -> &Compiled {
         self.per_filter
-            .get(&(stream.to_owned(), filter.to_owned()))
+            .get(stream)
+            .and_then(|m| m.get(filter))
             .and_then(|m| m.get(pattern))
             .or_else(|| self.all.get(pattern))
             .unwrap_or(&Compiled::Keep)
@@ -140,6 +145,16 @@ impl LabelPlan {
 
 /// A valid, non-clashing Prometheus label name for a pattern.
 pub fn label_name(pattern: &str) -> String {
+    let plain = !pattern.is_empty()
+        && !pattern.starts_with(|c: char| c.is_ascii_digit())
+        && !pattern.starts_with("__")
+        && pattern
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !RESERVED.contains(&pattern);
+    if plain {
+        return pattern.to_owned();
+    }
     let mut name: String = pattern
         .chars()
         .map(|c| {

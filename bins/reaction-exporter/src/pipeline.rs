@@ -48,7 +48,7 @@ pub struct Engine {
     pub last_time_us: u64,
     /// Pattern labels of the last match per (stream, filter): the original's source of
     /// action labels, used only when an action's argv cannot be read back.
-    last_match: HashMap<(String, String), Vec<(String, String)>>,
+    last_match: HashMap<String, HashMap<String, Vec<(String, String)>>>,
     /// Set when a start command was seen: reaction restarted, its config may have changed.
     pub topology_stale: bool,
 }
@@ -110,11 +110,7 @@ impl Engine {
                     return false;
                 };
                 if self.export.actions.extra() {
-                    if self.last_match.len() >= LAST_MATCH_LIMIT {
-                        self.last_match.clear();
-                    }
-                    self.last_match
-                        .insert((stream.to_owned(), filter.to_owned()), labels.clone());
+                    self.remember_match(stream, filter, &labels);
                 }
                 if self.export.matches.enabled() {
                     let patterns = if self.export.matches.extra() {
@@ -204,6 +200,25 @@ impl Engine {
         }
     }
 
+    /// Keeps the labels of the filter's last match, reusing the previous allocation.
+    fn remember_match(&mut self, stream: &str, filter: &str, labels: &[(String, String)]) {
+        if let Some(slot) = self
+            .last_match
+            .get_mut(stream)
+            .and_then(|f| f.get_mut(filter))
+        {
+            slot.clone_from_slice_or_vec(labels);
+            return;
+        }
+        if self.last_match.values().map(HashMap::len).sum::<usize>() >= LAST_MATCH_LIMIT {
+            self.last_match.clear();
+        }
+        self.last_match
+            .entry(stream.to_owned())
+            .or_default()
+            .insert(filter.to_owned(), labels.to_vec());
+    }
+
     fn add(
         &mut self,
         metric: Metric,
@@ -265,7 +280,8 @@ impl Engine {
         });
         from_argv.unwrap_or_else(|| {
             self.last_match
-                .get(&(stream.to_owned(), filter.to_owned()))
+                .get(stream)
+                .and_then(|f| f.get(filter))
                 .cloned()
                 .unwrap_or_default()
         })
@@ -288,6 +304,24 @@ impl Engine {
                     now,
                 );
             }
+        }
+    }
+}
+
+trait CloneFromSlice {
+    fn clone_from_slice_or_vec(&mut self, src: &[(String, String)]);
+}
+
+impl CloneFromSlice for Vec<(String, String)> {
+    /// Overwrites in place (reusing the strings' buffers) when the lengths match.
+    fn clone_from_slice_or_vec(&mut self, src: &[(String, String)]) {
+        if self.len() == src.len() {
+            for (dst, s) in self.iter_mut().zip(src) {
+                dst.0.clone_from(&s.0);
+                dst.1.clone_from(&s.1);
+            }
+        } else {
+            *self = src.to_vec();
         }
     }
 }
