@@ -315,15 +315,15 @@ impl Counters {
 
     /// Takes `scraper`'s baseline out (to compute its legacy gauges outside the lock).
     pub fn take_baseline(&mut self, scraper: &str) -> HashMap<u64, u64> {
-        if !self.baselines.contains_key(scraper) && self.baselines.len() >= MAX_SCRAPERS {
-            if let Some(oldest) = self
+        if !self.baselines.contains_key(scraper)
+            && self.baselines.len() >= MAX_SCRAPERS
+            && let Some(oldest) = self
                 .baselines
                 .iter()
                 .min_by_key(|(_, b)| b.last_scrape)
                 .map(|(k, _)| k.clone())
-            {
-                self.baselines.remove(&oldest);
-            }
+        {
+            self.baselines.remove(&oldest);
         }
         match self.baselines.remove(scraper) {
             Some(b) => b.seen,
