@@ -73,6 +73,13 @@ fn cargo() -> Command {
     c
 }
 
+/// `target/<profile>` (or under `$CARGO_TARGET_DIR`).
+fn target_dir(profile: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join(profile)
+}
+
 fn run(mut cmd: Command) -> Result {
     eprintln!("xtask: running {cmd:?}");
     let status = cmd
@@ -188,9 +195,7 @@ fn codegen(check: bool) -> Result {
     let mut build = cargo();
     build.args(["build", "--quiet", "--bins"]);
     run(build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root().join("target"), PathBuf::from)
-        .join("debug");
+    let target = target_dir("debug");
     let mut stale = Vec::new();
     for bin in BINARIES {
         let out = Command::new(target.join(bin))
@@ -233,9 +238,7 @@ fn run_all() -> Result {
     let mut build = cargo();
     build.args(["build", "--quiet", "--bins"]);
     run(build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root().join("target"), PathBuf::from)
-        .join("debug");
+    let target = target_dir("debug");
     let mut children = Vec::new();
     for bin in BINARIES {
         let child = Command::new(target.join(bin))
@@ -277,9 +280,7 @@ fn bench() -> Result {
     let mut build = cargo();
     build.args(["build", "--quiet", "--release", "--bins"]);
     run(build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root().join("target"), PathBuf::from)
-        .join("release");
+    let target = target_dir("release");
     println!("release binary sizes:");
     for bin in BINARIES {
         let len = std::fs::metadata(target.join(bin)).map_or(0, |m| m.len());

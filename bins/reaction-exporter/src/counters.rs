@@ -218,34 +218,28 @@ impl Counters {
             self.set_mut(metric).dropped += 1;
             return false;
         }
+        self.insert_new(metric, key, 1, now);
+        true
+    }
+
+    fn insert_new(&mut self, metric: Metric, key: Key, total: u64, now: u64) {
         self.next_id += 1;
         let id = self.next_id;
         self.set_mut(metric).entries.insert(
             Arc::new(key),
             Entry {
                 id,
-                total: 1,
+                total,
                 last_seen: now,
             },
         );
-        true
     }
 
     /// Makes a series exist with 0 (series known in advance, e.g. stream events).
     pub fn ensure(&mut self, metric: Metric, key: Key, now: u64) {
-        if self.set(metric).entries.contains_key(&key) {
-            return;
+        if !self.set(metric).entries.contains_key(&key) {
+            self.insert_new(metric, key, 0, now);
         }
-        self.next_id += 1;
-        let id = self.next_id;
-        self.set_mut(metric).entries.insert(
-            Arc::new(key),
-            Entry {
-                id,
-                total: 0,
-                last_seen: now,
-            },
-        );
     }
 
     /// Forgets what every scraper has seen, as if each had just scraped: used when a

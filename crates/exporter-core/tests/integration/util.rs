@@ -1,7 +1,6 @@
 //! Harness: an in-process exporter on 127.0.0.1 with a fixed collector, and HTTP clients.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -213,37 +212,13 @@ fn pipe(cmd: &str, args: &[&str], input: &str) -> (Option<i32>, String) {
     )
 }
 
-/// Compares `actual` with the golden file; `UPDATE_GOLDEN=1` rewrites it instead.
+/// Compares `actual` with `tests/golden/<name>`; `UPDATE_GOLDEN=1` rewrites it instead.
 pub fn assert_golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create)",
-            path.display()
-        )
-    });
-    assert!(
-        expected == actual,
-        "{} differs (UPDATE_GOLDEN=1 to accept):\n--- expected\n{expected}\n--- actual\n{actual}",
-        path.display()
+    e2e_tests::assert_golden_in(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"),
+        name,
+        actual,
     );
 }
 
-/// Drops the lines of families whose values change between runs (process, timestamps).
-pub fn stable_lines(exposition: &str) -> String {
-    exposition
-        .lines()
-        .filter(|l| {
-            !(l.contains("process_")
-                || l.contains("_timestamp_seconds")
-                || l.contains("_duration_seconds"))
-        })
-        .flat_map(|l| [l, "\n"])
-        .collect()
-}
+pub use e2e_tests::stable_lines;
