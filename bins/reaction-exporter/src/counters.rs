@@ -4,7 +4,10 @@
 //! `curl` never takes counts away from another scraper.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+
+use hashbrown::Equivalent;
 
 use exporter_core::Family;
 use serde::{Deserialize, Serialize};
@@ -73,11 +76,78 @@ impl Metric {
 }
 
 /// A series: the metric's fixed label values, then pattern (name, value) pairs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Key {
     pub fixed: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patterns: Vec<(String, String)>,
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        hash_parts(
+            h,
+            self.fixed.iter().map(String::as_str),
+            self.patterns.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        );
+    }
+}
+
+/// A [`Key`] made of borrowed strings: counting an event of an existing series looks it
+/// up without allocating (the hot path of a backlog).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRef<'a> {
+    pub fixed: &'a [&'a str],
+    pub patterns: &'a [(&'a str, &'a str)],
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        hash_parts(h, self.fixed.iter().copied(), self.patterns.iter().copied());
+    }
+}
+
+impl Equivalent<Arc<Key>> for KeyRef<'_> {
+    fn equivalent(&self, key: &Arc<Key>) -> bool {
+        key.fixed.len() == self.fixed.len()
+            && key.patterns.len() == self.patterns.len()
+            && key.fixed.iter().zip(self.fixed).all(|(a, b)| a == b)
+            && key
+                .patterns
+                .iter()
+                .zip(self.patterns)
+                .all(|((an, av), (bn, bv))| an == bn && av == bv)
+    }
+}
+
+impl KeyRef<'_> {
+    fn to_key(self) -> Key {
+        Key {
+            fixed: self.fixed.iter().map(|s| (*s).to_owned()).collect(),
+            patterns: self
+                .patterns
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// The one hashing of a key, shared by [`Key`] and [`KeyRef`] so that they find each other.
+fn hash_parts<'a, H: Hasher>(
+    h: &mut H,
+    fixed: impl ExactSizeIterator<Item = &'a str>,
+    patterns: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+) {
+    h.write_usize(fixed.len());
+    for s in fixed {
+        s.hash(h);
+    }
+    h.write_usize(patterns.len());
+    for (n, v) in patterns {
+        n.hash(h);
+        v.hash(h);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,7 +163,9 @@ struct Entry {
 /// releasing it: a scrape never holds up counting for long.
 #[derive(Debug, Clone, Default)]
 struct SeriesSet {
-    entries: HashMap<Arc<Key>, Entry>,
+    /// hashbrown with its default (foldhash, seeded per process) hasher: fast, and not
+    /// predictable by whoever writes the IP addresses into the logs.
+    entries: hashbrown::HashMap<Arc<Key>, Entry>,
     /// Events not counted because the series cap was reached.
     dropped: u64,
 }
@@ -208,7 +280,34 @@ impl Counters {
     }
 
     /// Counts one event. Returns false if the series cap dropped it.
-    pub fn add(&mut self, metric: Metric, key: Key, now: u64, max_series: usize) -> bool {
+    #[cfg(test)]
+    pub fn add(&mut self, metric: Metric, key: &Key, now: u64, max_series: usize) -> bool {
+        let fixed: Vec<&str> = key.fixed.iter().map(String::as_str).collect();
+        let patterns: Vec<(&str, &str)> = key
+            .patterns
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        self.add_ref(
+            metric,
+            KeyRef {
+                fixed: &fixed,
+                patterns: &patterns,
+            },
+            now,
+            max_series,
+        )
+    }
+
+    /// Counts one event of a series given by borrowed strings (allocates only for a new
+    /// series). Returns false if the series cap dropped it.
+    pub fn add_ref(
+        &mut self,
+        metric: Metric,
+        key: KeyRef<'_>,
+        now: u64,
+        max_series: usize,
+    ) -> bool {
         if let Some(e) = self.set_mut(metric).entries.get_mut(&key) {
             e.total += 1;
             e.last_seen = now;
@@ -218,7 +317,7 @@ impl Counters {
             self.set_mut(metric).dropped += 1;
             return false;
         }
-        self.insert_new(metric, key, 1, now);
+        self.insert_new(metric, key.to_key(), 1, now);
         true
     }
 
@@ -479,7 +578,7 @@ mod tests {
         let mut c = Counters::default();
         let k = key(&["ssh", "failedlogin"], &[("ip", "1.2.3.4")]);
         for _ in 0..3 {
-            c.add(Metric::Matches, k.clone(), 100, 10);
+            c.add(Metric::Matches, &k, 100, 10);
         }
         let a = c.legacy_families(&[Metric::Matches], "prom-a", 101);
         let b = c.legacy_families(&[Metric::Matches], "prom-b", 101);
@@ -487,7 +586,7 @@ mod tests {
         assert_eq!(a[0].samples()[0].value, 3.0);
         // Nothing new: both see nothing (the original's cleared state).
         assert!(c.legacy_families(&[Metric::Matches], "prom-a", 102)[0].is_empty());
-        c.add(Metric::Matches, k.clone(), 103, 10);
+        c.add(Metric::Matches, &k, 103, 10);
         assert_eq!(
             c.legacy_families(&[Metric::Matches], "prom-a", 104)[0].samples()[0].value,
             1.0
@@ -508,19 +607,19 @@ mod tests {
         let mut c = Counters::default();
         assert!(c.add(
             Metric::Matches,
-            key(&["ssh", "f"], &[("ip", "1.1.1.1")]),
+            &key(&["ssh", "f"], &[("ip", "1.1.1.1")]),
             1,
             2
         ));
         assert!(c.add(
             Metric::Matches,
-            key(&["mail", "g"], &[("email", "a@b")]),
+            &key(&["mail", "g"], &[("email", "a@b")]),
             1,
             2
         ));
         assert!(!c.add(
             Metric::Matches,
-            key(&["ssh", "f"], &[("ip", "2.2.2.2")]),
+            &key(&["ssh", "f"], &[("ip", "2.2.2.2")]),
             1,
             2
         ));
@@ -545,8 +644,8 @@ mod tests {
     #[test]
     fn idle_series_expire_and_scrapers_are_bounded() {
         let mut c = Counters::default();
-        c.add(Metric::Streams, key(&["ssh", "exit"], &[]), 100, 10);
-        c.add(Metric::Streams, key(&["web", "exit"], &[]), 200, 10);
+        c.add(Metric::Streams, &key(&["ssh", "exit"], &[]), 100, 10);
+        c.add(Metric::Streams, &key(&["web", "exit"], &[]), 200, 10);
         assert_eq!(c.sweep(250, 60), 1);
         assert_eq!(c.series(Metric::Streams), 1);
         for i in 0..40 {
@@ -562,7 +661,7 @@ mod tests {
         let mut c = Counters::default();
         c.add(
             Metric::Actions,
-            key(&["s", "f", "ban"], &[("ip", "1.2.3.4")]),
+            &key(&["s", "f", "ban"], &[("ip", "1.2.3.4")]),
             5,
             10,
         );

@@ -2,6 +2,7 @@
 //! values (`metrics.all` / `metrics.for` rules and Jinja templates, rendered by
 //! minijinja: sandboxed, no I/O, bounded by fuel, with Python-style string methods).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use minijinja::Environment;
@@ -104,13 +105,13 @@ impl LabelPlan {
     /// The pattern labels of one event: `patterns` (the filter's pattern names, in the
     /// order matches are given) zipped with `matches`, rules applied. `None` when the
     /// numbers differ (the line does not fit the filter as reaction's config describes it).
-    pub fn labels(
+    pub fn labels<'a, M: AsRef<str>>(
         &self,
         stream: &str,
         filter: &str,
-        patterns: &[String],
-        matches: &[String],
-    ) -> Option<Vec<(String, String)>> {
+        patterns: &'a [String],
+        matches: &'a [M],
+    ) -> Option<Vec<(Cow<'a, str>, Cow<'a, str>)>> {
         if patterns.len() != matches.len() {
             return None;
         }
@@ -118,12 +119,27 @@ impl LabelPlan {
         for (pattern, value) in patterns.iter().zip(matches) {
             let value = match self.rule(stream, filter, pattern) {
                 Compiled::Drop => continue,
-                Compiled::Keep => value.clone(),
-                Compiled::Template(name) => self.render(name, pattern, value),
+                Compiled::Keep => Cow::Borrowed(value.as_ref()),
+                Compiled::Template(name) => Cow::Owned(self.render(name, pattern, value.as_ref())),
             };
-            out.push((label_name(pattern), value));
+            out.push((label_name_cow(pattern), value));
         }
         Some(out)
+    }
+
+    /// Like [`labels`](Self::labels), owned.
+    pub fn labels_owned<M: AsRef<str>>(
+        &self,
+        stream: &str,
+        filter: &str,
+        patterns: &[String],
+        matches: &[M],
+    ) -> Option<Vec<(String, String)>> {
+        self.labels(stream, filter, patterns, matches).map(|v| {
+            v.into_iter()
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect()
+        })
     }
 
     fn render(&self, template: &str, pattern: &str, value: &str) -> String {
@@ -143,8 +159,8 @@ impl LabelPlan {
     }
 }
 
-/// A valid, non-clashing Prometheus label name for a pattern.
-pub fn label_name(pattern: &str) -> String {
+/// [`label_name`], borrowing the pattern name when it is already a valid label name.
+fn label_name_cow(pattern: &str) -> Cow<'_, str> {
     let plain = !pattern.is_empty()
         && !pattern.starts_with(|c: char| c.is_ascii_digit())
         && !pattern.starts_with("__")
@@ -153,8 +169,14 @@ pub fn label_name(pattern: &str) -> String {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !RESERVED.contains(&pattern);
     if plain {
-        return pattern.to_owned();
+        Cow::Borrowed(pattern)
+    } else {
+        Cow::Owned(label_name(pattern))
     }
+}
+
+/// A valid, non-clashing Prometheus label name for a pattern.
+pub fn label_name(pattern: &str) -> String {
     let mut name: String = pattern
         .chars()
         .map(|c| {
@@ -198,7 +220,7 @@ all:
 "#,
         );
         assert_eq!(
-            p.labels(
+            p.labels_owned(
                 "ssh",
                 "f",
                 &s(&["email", "ip"]),
@@ -224,14 +246,14 @@ for:
 ",
         );
         assert_eq!(
-            p.labels("ssh", "failedlogin", &s(&["ip"]), &s(&["1.2.3.4"])),
+            p.labels_owned("ssh", "failedlogin", &s(&["ip"]), &s(&["1.2.3.4"])),
             Some(vec![("ip".into(), "1.2.3.4".into())])
         );
         assert_eq!(
-            p.labels("web", "bots", &s(&["ip"]), &s(&["1.2.3.4"])),
+            p.labels_owned("web", "bots", &s(&["ip"]), &s(&["1.2.3.4"])),
             Some(vec![])
         );
-        assert_eq!(p.labels("web", "bots", &s(&["ip"]), &s(&[])), None);
+        assert_eq!(p.labels_owned("web", "bots", &s(&["ip"]), &s(&[])), None);
     }
 
     #[test]
@@ -244,7 +266,7 @@ all:
 "#,
         );
         let got = p
-            .labels("s", "f", &s(&["ip", "user"]), &s(&["1.2.3.4", "root"]))
+            .labels_owned("s", "f", &s(&["ip", "user"]), &s(&["1.2.3.4", "root"]))
             .expect("labels");
         assert_eq!(got[0].1, "", "out of fuel: empty, not a hang");
         assert_eq!(got[1].1, "", "no file access");

@@ -1,7 +1,9 @@
 //! Parser of the lines reaction 2.x prints (to journald or a file): pure, allocation-light,
 //! never panicking. Names that may contain dots (`<stream>.<filter>.<action>`) are kept
 //! as one dotted string here and split later with the names from `reaction test-config`
-//! (see [`crate::names`]).
+//! (see [`crate::topology`]).
+
+use std::borrow::Cow;
 
 /// Severity word that starts every line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +69,7 @@ pub enum Event<'a> {
     /// `INFO <stream>.<filter>: match ["m1", "m2"]`
     Match {
         target: &'a str,
-        matches: Vec<String>,
+        matches: Vec<Cow<'a, str>>,
     },
     /// `INFO <stream>.<filter>.<action>: run ["cmd" "arg"]`
     Action { target: &'a str, argv: Vec<String> },
@@ -136,8 +138,7 @@ pub fn parse(line: &str) -> Result<Event<'_>, Unparsed> {
         if target.is_empty() {
             return Err(Unparsed::Unknown);
         }
-        let matches: Vec<String> =
-            serde_json::from_str(list).map_err(|e| Unparsed::BadList(e.to_string()))?;
+        let matches = parse_match_list(list)?;
         return Ok(Event::Match { target, matches });
     }
     if let Some(i) = rest.find(": run [") {
@@ -213,6 +214,45 @@ fn parse_command(level: Level, state: CommandState, text: &str) -> Result<Event<
     })
 }
 
+/// A match list: a JSON array of strings. Without a backslash in it no string can hold
+/// a quote, so the strings are borrowed straight from the line (the common case, and
+/// the hot path); otherwise serde_json decodes the escapes.
+fn parse_match_list(list: &str) -> Result<Vec<Cow<'_, str>>, Unparsed> {
+    if !list.contains('\\')
+        && let Some(v) = borrowed_strings(list)
+    {
+        return Ok(v);
+    }
+    let owned: Vec<String> =
+        serde_json::from_str(list).map_err(|e| Unparsed::BadList(e.to_string()))?;
+    Ok(owned.into_iter().map(Cow::Owned).collect())
+}
+
+/// `["a", "b"]` (no escapes) as borrowed slices; `None` if it is not exactly that shape.
+fn borrowed_strings(list: &str) -> Option<Vec<Cow<'_, str>>> {
+    let mut rest = list.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
+    let mut out = Vec::with_capacity(2);
+    while !rest.is_empty() {
+        let body = rest.strip_prefix('"')?;
+        let end = body.find('"')?;
+        let s = &body[..end];
+        if s.bytes().any(|b| b < 0x20) {
+            return None;
+        }
+        out.push(Cow::Borrowed(s));
+        rest = body[end + 1..].trim_start();
+        if let Some(r) = rest.strip_prefix(',') {
+            rest = r.trim_start();
+            if rest.is_empty() {
+                return None;
+            }
+        } else if !rest.is_empty() {
+            return None;
+        }
+    }
+    Some(out)
+}
+
 /// An argument list as reaction prints it: JSON strings in brackets, separated by commas
 /// (`["a", "b"]`) or by single spaces (`["a" "b"]`, the action `run` form).
 pub fn parse_argv(list: &str) -> Result<Vec<String>, Unparsed> {
@@ -281,6 +321,25 @@ mod tests {
             parse(r#"INFO ssh.f: match ["unterminated"#),
             Err(Unparsed::BadList(_))
         ));
+        // Fast path and serde_json agree, escapes included.
+        for list in [
+            r#"["a", "b"]"#,
+            r#"["a","b"]"#,
+            "[]",
+            r#"["x\"y", "\u0041"]"#,
+            r#"[ "sp ace" ]"#,
+        ] {
+            let fast: Vec<String> = parse_match_list(list)
+                .expect("parse")
+                .into_iter()
+                .map(Cow::into_owned)
+                .collect();
+            let slow: Vec<String> = serde_json::from_str(list).expect("json");
+            assert_eq!(fast, slow, "{list}");
+        }
+        for bad in [r#"["a",]"#, r#"["a" "b"]"#, r#"["a"] x"#, "[1]"] {
+            assert!(parse_match_list(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! label rules and the `hold` window, count; and keeps the source position with the
 //! counts so that both are saved together.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Export;
-use crate::counters::{Counters, Key, Metric};
+use crate::counters::{Counters, Key, KeyRef, Metric};
 use crate::labels::LabelPlan;
 use crate::logline::{self, CommandState, Event};
 use crate::topology::{Topology, extract_patterns};
@@ -109,21 +110,20 @@ impl Engine {
                     tracing::debug!(stream, filter, "match does not fit the filter's patterns");
                     return false;
                 };
+                let pairs: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(n, v)| (n.as_ref(), v.as_ref()))
+                    .collect();
                 if self.export.actions.extra() {
-                    self.remember_match(stream, filter, &labels);
+                    self.remember_match(stream, filter, &pairs);
                 }
                 if self.export.matches.enabled() {
-                    let patterns = if self.export.matches.extra() {
-                        labels
+                    let patterns: &[(&str, &str)] = if self.export.matches.extra() {
+                        &pairs
                     } else {
-                        Vec::new()
+                        &[]
                     };
-                    self.add(
-                        Metric::Matches,
-                        vec![stream.into(), filter.into()],
-                        patterns,
-                        now,
-                    );
+                    self.add(Metric::Matches, &[stream, filter], patterns, now);
                 }
                 true
             }
@@ -141,17 +141,16 @@ impl Engine {
                     return true;
                 }
                 if self.export.actions.enabled() {
-                    let patterns = if self.export.actions.extra() {
+                    let labels = if self.export.actions.extra() {
                         self.action_labels(&topology, stream, filter, action, &argv)
                     } else {
                         Vec::new()
                     };
-                    self.add(
-                        Metric::Actions,
-                        vec![stream.into(), filter.into(), action.into()],
-                        patterns,
-                        now,
-                    );
+                    let pairs: Vec<(&str, &str)> = labels
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), v.as_str()))
+                        .collect();
+                    self.add(Metric::Actions, &[stream, filter, action], &pairs, now);
                 }
                 true
             }
@@ -167,16 +166,12 @@ impl Engine {
                 }
                 if self.export.commands {
                     let status = if ok { "True" } else { "False" };
-                    let command = argv.first().cloned().unwrap_or_default();
+                    let command = argv.first().map_or("", String::as_str);
+                    let code = code.to_string();
                     self.add(
                         Metric::Commands,
-                        vec![
-                            state.as_str().into(),
-                            command,
-                            status.into(),
-                            code.to_string(),
-                        ],
-                        Vec::new(),
+                        &[state.as_str(), command, status, &code],
+                        &[],
                         now,
                     );
                 }
@@ -184,12 +179,7 @@ impl Engine {
             }
             Event::Stream { stream, event } => {
                 if self.export.streams {
-                    self.add(
-                        Metric::Streams,
-                        vec![stream.into(), event.as_str().into()],
-                        Vec::new(),
-                        now,
-                    );
+                    self.add(Metric::Streams, &[stream, event.as_str()], &[], now);
                 }
                 true
             }
@@ -201,7 +191,7 @@ impl Engine {
     }
 
     /// Keeps the labels of the filter's last match, reusing the previous allocation.
-    fn remember_match(&mut self, stream: &str, filter: &str, labels: &[(String, String)]) {
+    fn remember_match(&mut self, stream: &str, filter: &str, labels: &[(&str, &str)]) {
         if let Some(slot) = self
             .last_match
             .get_mut(stream)
@@ -216,19 +206,19 @@ impl Engine {
         self.last_match
             .entry(stream.to_owned())
             .or_default()
-            .insert(filter.to_owned(), labels.to_vec());
+            .insert(
+                filter.to_owned(),
+                labels
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                    .collect(),
+            );
     }
 
-    fn add(
-        &mut self,
-        metric: Metric,
-        fixed: Vec<String>,
-        patterns: Vec<(String, String)>,
-        now: u64,
-    ) {
+    fn add(&mut self, metric: Metric, fixed: &[&str], patterns: &[(&str, &str)], now: u64) {
         if !self
             .counters
-            .add(metric, Key { fixed, patterns }, now, self.max_series)
+            .add_ref(metric, KeyRef { fixed, patterns }, now, self.max_series)
         {
             tracing::debug!(
                 metric = metric.as_str(),
@@ -237,13 +227,13 @@ impl Engine {
         }
     }
 
-    fn pattern_labels(
+    fn pattern_labels<'a>(
         &self,
-        topology: &Topology,
+        topology: &'a Topology,
         stream: &str,
         filter: &str,
-        matches: &[String],
-    ) -> Option<Vec<(String, String)>> {
+        matches: &'a [Cow<'a, str>],
+    ) -> Option<Vec<(Cow<'a, str>, Cow<'a, str>)>> {
         match topology.filter(stream, filter) {
             Some(f) => self.labels.labels(stream, filter, &f.patterns, matches),
             // Unknown to reaction's config (not read yet, or changed): count it, without
@@ -276,7 +266,7 @@ impl Engine {
                         .map(|(_, v)| (p.clone(), v.clone()))
                 })
                 .unzip();
-            self.labels.labels(stream, filter, &names, &vals)
+            self.labels.labels_owned(stream, filter, &names, &vals)
         });
         from_argv.unwrap_or_else(|| {
             self.last_match
@@ -309,19 +299,24 @@ impl Engine {
 }
 
 trait CloneFromSlice {
-    fn clone_from_slice_or_vec(&mut self, src: &[(String, String)]);
+    fn clone_from_slice_or_vec(&mut self, src: &[(&str, &str)]);
 }
 
 impl CloneFromSlice for Vec<(String, String)> {
     /// Overwrites in place (reusing the strings' buffers) when the lengths match.
-    fn clone_from_slice_or_vec(&mut self, src: &[(String, String)]) {
+    fn clone_from_slice_or_vec(&mut self, src: &[(&str, &str)]) {
         if self.len() == src.len() {
             for (dst, s) in self.iter_mut().zip(src) {
-                dst.0.clone_from(&s.0);
-                dst.1.clone_from(&s.1);
+                dst.0.clear();
+                dst.0.push_str(s.0);
+                dst.1.clear();
+                dst.1.push_str(s.1);
             }
         } else {
-            *self = src.to_vec();
+            *self = src
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect();
         }
     }
 }

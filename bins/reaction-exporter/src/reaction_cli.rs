@@ -172,7 +172,7 @@ pub fn parse_show(
                         vec![key.clone()]
                     };
                     labels
-                        .labels(stream, filter, &patterns, &parts)
+                        .labels_owned(stream, filter, &patterns, &parts)
                         .unwrap_or_default()
                 } else {
                     Vec::new()

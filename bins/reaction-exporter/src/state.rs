@@ -113,7 +113,7 @@ mod tests {
         let mut c = Counters::default();
         c.add(
             Metric::Matches,
-            Key {
+            &Key {
                 fixed: vec!["s".into(), "f".into()],
                 patterns: vec![],
             },

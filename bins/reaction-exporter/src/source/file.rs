@@ -127,6 +127,7 @@ impl FileTail {
                     old.dev,
                     old.ino,
                     old.offset + old.partial.len() as u64,
+                    now_us(),
                 ));
             }
             tracing::info!(path = %self.path.display(), "log file rotated; following the new file");
@@ -185,6 +186,7 @@ impl FileTail {
         let mut buf = vec![0u8; 64 * 1024];
         let mut produced = 0;
         let start_offset = open.offset;
+        let read_at = now_us();
         while produced < limit {
             let n = match open.file.read(&mut buf) {
                 Ok(0) => break,
@@ -203,13 +205,15 @@ impl FileTail {
                     stats.skipped_long_lines += 1;
                     open.partial.clear();
                 } else {
-                    open.partial.extend_from_slice(&chunk[..nl]);
-                    out.push(line(
-                        &open.partial,
-                        open.dev,
-                        open.ino,
-                        open.offset + consumed as u64,
-                    ));
+                    let end = open.offset + consumed as u64;
+                    // Usually the whole line is in this chunk: no copy through `partial`.
+                    let text = if open.partial.is_empty() {
+                        &chunk[..nl]
+                    } else {
+                        open.partial.extend_from_slice(&chunk[..nl]);
+                        &open.partial[..]
+                    };
+                    out.push(line(text, open.dev, open.ino, end, read_at));
                     produced += 1;
                     open.partial.clear();
                 }
@@ -236,15 +240,20 @@ impl FileTail {
     }
 }
 
-fn line(bytes: &[u8], dev: u64, ino: u64, offset: u64) -> Line {
+fn line(bytes: &[u8], dev: u64, ino: u64, offset: u64, time_us: u64) -> Line {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     Line {
         text: String::from_utf8_lossy(bytes).into_owned(),
-        time_us: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64),
+        time_us,
         position: Position::File { dev, ino, offset },
     }
+}
+
+/// Files carry no timestamps: a line's time is when it was read (once per read call).
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
