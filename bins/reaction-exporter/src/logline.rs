@@ -130,25 +130,20 @@ pub fn parse(line: &str) -> Result<Event<'_>, Unparsed> {
     {
         return Ok(ev);
     }
-    // `<name>: match [..]` / `<name>: run [..]`: the first ": match [" or ": run [" after
-    // the name. Names never contain ": " in reaction configs; matches may contain anything.
-    if let Some(i) = rest.find(": match [") {
+    // `<name>: match [..]` / `<name>: run [..]`: the first such marker after the name.
+    // Names never contain ": " in reaction configs; matches may contain anything.
+    if let Some((i, is_match)) = find_marker(rest) {
         let target = &rest[..i];
-        let list = &rest[i + ": match ".len()..];
         if target.is_empty() {
             return Err(Unparsed::Unknown);
         }
-        let matches = parse_match_list(list)?;
-        return Ok(Event::Match { target, matches });
-    }
-    if let Some(i) = rest.find(": run [") {
-        let target = &rest[..i];
-        let list = &rest[i + ": run ".len()..];
-        if target.is_empty() {
-            return Err(Unparsed::Unknown);
-        }
-        let argv = parse_argv(list)?;
-        return Ok(Event::Action { target, argv });
+        return if is_match {
+            let matches = parse_match_list(&rest[i + ": match ".len()..])?;
+            Ok(Event::Match { target, matches })
+        } else {
+            let argv = parse_argv(&rest[i + ": run ".len()..])?;
+            Ok(Event::Action { target, argv })
+        };
     }
     if level == Level::Info
         && let Some(i) = rest.find(": start")
@@ -162,6 +157,25 @@ pub fn parse(line: &str) -> Result<Event<'_>, Unparsed> {
         }
     }
     Err(Unparsed::Unknown)
+}
+
+/// The first `: match [` (true) or `: run [` (false), by a scan over the colons: cheaper
+/// than building a substring searcher per marker per line.
+fn find_marker(rest: &str) -> Option<(usize, bool)> {
+    let bytes = rest.as_bytes();
+    let mut from = 0;
+    while let Some(off) = bytes[from..].iter().position(|&b| b == b':') {
+        let i = from + off;
+        let tail = &bytes[i..];
+        if tail.starts_with(b": match [") {
+            return Some((i, true));
+        }
+        if tail.starts_with(b": run [") {
+            return Some((i, false));
+        }
+        from = i + 1;
+    }
+    None
 }
 
 fn parse_stream_error(rest: &str) -> Option<Event<'_>> {
@@ -340,6 +354,14 @@ mod tests {
         for bad in [r#"["a",]"#, r#"["a" "b"]"#, r#"["a"] x"#, "[1]"] {
             assert!(parse_match_list(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_first_marker_decides() {
+        let Ok(Event::Action { target, argv }) = parse(r#"INFO a.b.c: run ["x: match [y"]"#) else {
+            panic!("action")
+        };
+        assert_eq!((target, argv), ("a.b.c", vec!["x: match [y".to_owned()]));
     }
 
     #[test]

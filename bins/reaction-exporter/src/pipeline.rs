@@ -3,7 +3,6 @@
 //! counts so that both are saved together.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -49,7 +48,7 @@ pub struct Engine {
     pub last_time_us: u64,
     /// Pattern labels of the last match per (stream, filter): the original's source of
     /// action labels, used only when an action's argv cannot be read back.
-    last_match: HashMap<String, HashMap<String, Vec<(String, String)>>>,
+    last_match: hashbrown::HashMap<String, hashbrown::HashMap<String, Vec<(String, String)>>>,
     /// Set when a start command was seen: reaction restarted, its config may have changed.
     pub topology_stale: bool,
 }
@@ -75,7 +74,7 @@ impl Engine {
             counters: Counters::default(),
             position: None,
             last_time_us: 0,
-            last_match: HashMap::new(),
+            last_match: hashbrown::HashMap::new(),
             topology_stale: false,
         }
     }
@@ -200,7 +199,13 @@ impl Engine {
             slot.clone_from_slice_or_vec(labels);
             return;
         }
-        if self.last_match.values().map(HashMap::len).sum::<usize>() >= LAST_MATCH_LIMIT {
+        if self
+            .last_match
+            .values()
+            .map(hashbrown::HashMap::len)
+            .sum::<usize>()
+            >= LAST_MATCH_LIMIT
+        {
             self.last_match.clear();
         }
         self.last_match

@@ -243,7 +243,11 @@ impl FileTail {
 fn line(bytes: &[u8], dev: u64, ino: u64, offset: u64, time_us: u64) -> Line {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     Line {
-        text: String::from_utf8_lossy(bytes).into_owned(),
+        // Valid UTF-8 (the norm) is checked fast; only broken bytes take the lossy path.
+        text: match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        },
         time_us,
         position: Position::File { dev, ino, offset },
     }
