@@ -83,6 +83,14 @@ pub struct Key {
     pub patterns: Vec<(String, String)>,
 }
 
+impl Key {
+    /// A key from string slices (tests).
+    #[cfg(test)]
+    pub fn of(fixed: &[&str], patterns: &[(&str, &str)]) -> Self {
+        KeyRef { fixed, patterns }.to_key()
+    }
+}
+
 impl Hash for Key {
     fn hash<H: Hasher>(&self, h: &mut H) {
         hash_parts(
@@ -557,13 +565,7 @@ mod tests {
     use super::*;
 
     fn key(fixed: &[&str], patterns: &[(&str, &str)]) -> Key {
-        Key {
-            fixed: fixed.iter().map(|s| (*s).to_owned()).collect(),
-            patterns: patterns
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect(),
-        }
+        Key::of(fixed, patterns)
     }
 
     fn values(f: &Family) -> Vec<(Vec<String>, f64)> {

@@ -383,13 +383,7 @@ streams:
     }
 
     fn key(fixed: &[&str], patterns: &[(&str, &str)]) -> Key {
-        Key {
-            fixed: fixed.iter().map(|s| (*s).to_owned()).collect(),
-            patterns: patterns
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect(),
-        }
+        Key::of(fixed, patterns)
     }
 
     #[test]
