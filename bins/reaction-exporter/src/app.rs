@@ -194,7 +194,7 @@ async fn follow_file(
         // Drain what is there in batches (each under the lock only briefly), then wait.
         loop {
             let polled = tokio::task::spawn_blocking(move || {
-                let mut lines = Vec::new();
+                let mut lines = crate::pipeline::Batch::default();
                 let r = tail.poll(&mut lines, crate::source::BATCH);
                 (tail, lines, r)
             })
@@ -441,10 +441,13 @@ impl Collector for ReactionCollector {
         let mut keys: std::collections::HashMap<Key, (f64, f64)> = std::collections::HashMap::new();
         for p in &pending {
             let entry = keys
-                .entry(Key {
-                    fixed: vec![p.stream.clone(), p.filter.clone(), p.action.clone()],
-                    patterns: p.labels.clone(),
-                })
+                .entry(Key::new(
+                    &[&p.stream, &p.filter, &p.action],
+                    &p.labels
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), v.as_str()))
+                        .collect::<Vec<_>>(),
+                ))
                 .or_default();
             entry.0 += p.actions_of_match as f64;
             entry.1 += p.runs as f64;

@@ -14,6 +14,9 @@ const RESERVED: &[&str] = &[
     "stream", "filter", "action", "state", "command", "status", "code", "type", "instance", "job",
 ];
 
+/// Pattern labels of one event (a few: no allocation for them).
+pub type Labels<'a> = smallvec::SmallVec<[(Cow<'a, str>, Cow<'a, str>); 4]>;
+
 /// Compiled label rules.
 pub struct LabelPlan {
     env: Environment<'static>,
@@ -111,11 +114,11 @@ impl LabelPlan {
         filter: &str,
         patterns: &'a [String],
         matches: &'a [M],
-    ) -> Option<Vec<(Cow<'a, str>, Cow<'a, str>)>> {
+    ) -> Option<Labels<'a>> {
         if patterns.len() != matches.len() {
             return None;
         }
-        let mut out = Vec::with_capacity(patterns.len());
+        let mut out = Labels::new();
         for (pattern, value) in patterns.iter().zip(matches) {
             let value = match self.rule(stream, filter, pattern) {
                 Compiled::Drop => continue,

@@ -69,7 +69,7 @@ pub enum Event<'a> {
     /// `INFO <stream>.<filter>: match ["m1", "m2"]`
     Match {
         target: &'a str,
-        matches: Vec<Cow<'a, str>>,
+        matches: Matches<'a>,
     },
     /// `INFO <stream>.<filter>.<action>: run ["cmd" "arg"]`
     Action { target: &'a str, argv: Vec<String> },
@@ -99,6 +99,9 @@ pub enum Unparsed {
     #[error("malformed argument list: {0}")]
     BadList(String),
 }
+
+/// A match's values (a filter has a few patterns: no allocation for them).
+pub type Matches<'a> = smallvec::SmallVec<[Cow<'a, str>; 4]>;
 
 /// Parses one line (without its newline).
 pub fn parse(line: &str) -> Result<Event<'_>, Unparsed> {
@@ -231,7 +234,7 @@ fn parse_command(level: Level, state: CommandState, text: &str) -> Result<Event<
 /// A match list: a JSON array of strings. Without a backslash in it no string can hold
 /// a quote, so the strings are borrowed straight from the line (the common case, and
 /// the hot path); otherwise serde_json decodes the escapes.
-fn parse_match_list(list: &str) -> Result<Vec<Cow<'_, str>>, Unparsed> {
+fn parse_match_list(list: &str) -> Result<Matches<'_>, Unparsed> {
     if !list.contains('\\')
         && let Some(v) = borrowed_strings(list)
     {
@@ -243,9 +246,9 @@ fn parse_match_list(list: &str) -> Result<Vec<Cow<'_, str>>, Unparsed> {
 }
 
 /// `["a", "b"]` (no escapes) as borrowed slices; `None` if it is not exactly that shape.
-fn borrowed_strings(list: &str) -> Option<Vec<Cow<'_, str>>> {
+fn borrowed_strings(list: &str) -> Option<Matches<'_>> {
     let mut rest = list.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
-    let mut out = Vec::with_capacity(2);
+    let mut out = Matches::new();
     while !rest.is_empty() {
         let body = rest.strip_prefix('"')?;
         let end = body.find('"')?;
@@ -320,7 +323,7 @@ mod tests {
             parse(r#"INFO ssh.failedlogin: match ["1.2.3.4"]"#),
             Ok(Event::Match {
                 target: "ssh.failedlogin",
-                matches: vec!["1.2.3.4".into()]
+                matches: smallvec::smallvec!["1.2.3.4".into()]
             })
         );
         // `]` inside a match and dotted names: the original dropped both.
@@ -328,7 +331,7 @@ mod tests {
             parse(r#"INFO web.v2.aibots: match ["GET /a]b", "x\"y"]"#),
             Ok(Event::Match {
                 target: "web.v2.aibots",
-                matches: vec!["GET /a]b".into(), "x\"y".into()]
+                matches: smallvec::smallvec!["GET /a]b".into(), "x\"y".into()]
             })
         );
         assert!(matches!(

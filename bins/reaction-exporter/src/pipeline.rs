@@ -10,9 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Export;
 use crate::counters::{Counters, Key, KeyRef, Metric};
-use crate::labels::LabelPlan;
+use crate::labels::{LabelPlan, Labels};
 use crate::logline::{self, CommandState, Event};
 use crate::topology::{Topology, extract_patterns};
+
+/// Label (name, value) pairs of one event, borrowed.
+type Pairs<'a> = smallvec::SmallVec<[(&'a str, &'a str); 4]>;
 
 /// Where a source is, so that reading resumes there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +34,69 @@ pub struct Line {
     /// When it was logged (journald), or read (files), in Unix microseconds.
     pub time_us: u64,
     pub position: Position,
+}
+
+/// Lines read in one go, their text back to back in one buffer: no allocation per line.
+#[derive(Debug, Default)]
+pub struct Batch {
+    text: String,
+    lines: Vec<LineMeta>,
+}
+
+#[derive(Debug)]
+struct LineMeta {
+    end: usize,
+    time_us: u64,
+    position: Position,
+}
+
+impl Batch {
+    pub fn push(&mut self, text: &str, time_us: u64, position: Position) {
+        self.text.push_str(text);
+        self.lines.push(LineMeta {
+            end: self.text.len(),
+            time_us,
+            position,
+        });
+    }
+
+    pub fn push_line(&mut self, line: Line) {
+        self.push(&line.text, line.time_us, line.position);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The lines' texts.
+    #[cfg(test)]
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.lines.iter().map(move |m| {
+            let t = &self.text[start..m.end];
+            start = m.end;
+            t
+        })
+    }
+
+    /// The position after line `i`.
+    #[cfg(test)]
+    pub fn position(&self, i: usize) -> Position {
+        self.lines[i].position.clone()
+    }
+
+    /// Counts every line, in order.
+    pub fn process_into(self, engine: &mut Engine, now: u64) {
+        let mut start = 0;
+        for m in self.lines {
+            engine.process(&self.text[start..m.end], m.time_us, m.position, now);
+            start = m.end;
+        }
+    }
 }
 
 /// Counting state plus what it needs. Lives behind one mutex, so a checkpoint always has
@@ -80,21 +146,21 @@ impl Engine {
     }
 
     /// Counts one line. `now` is the wall-clock Unix second (series idle time).
-    pub fn process(&mut self, line: Line, now: u64) {
+    pub fn process(&mut self, text: &str, time_us: u64, position: Position, now: u64) {
         self.counters.lines += 1;
-        match logline::parse(&line.text) {
+        match logline::parse(text) {
             Ok(event) => {
-                if !self.count(event, line.time_us, now) {
+                if !self.count(event, time_us, now) {
                     self.counters.unparsed += 1;
                 }
             }
             Err(why) => {
                 self.counters.unparsed += 1;
-                tracing::debug!(reason = %why, line = %truncate(&line.text), "unparsed line");
+                tracing::debug!(reason = %why, line = %truncate(text), "unparsed line");
             }
         }
-        self.last_time_us = line.time_us;
-        self.position = Some(line.position);
+        self.last_time_us = time_us;
+        self.position = Some(position);
     }
 
     /// Returns false if the event does not fit (unknown shape for reaction's config).
@@ -109,7 +175,7 @@ impl Engine {
                     tracing::debug!(stream, filter, "match does not fit the filter's patterns");
                     return false;
                 };
-                let pairs: Vec<(&str, &str)> = labels
+                let pairs: Pairs<'_> = labels
                     .iter()
                     .map(|(n, v)| (n.as_ref(), v.as_ref()))
                     .collect();
@@ -145,7 +211,7 @@ impl Engine {
                     } else {
                         Vec::new()
                     };
-                    let pairs: Vec<(&str, &str)> = labels
+                    let pairs: Pairs<'_> = labels
                         .iter()
                         .map(|(n, v)| (n.as_str(), v.as_str()))
                         .collect();
@@ -238,12 +304,12 @@ impl Engine {
         stream: &str,
         filter: &str,
         matches: &'a [Cow<'a, str>],
-    ) -> Option<Vec<(Cow<'a, str>, Cow<'a, str>)>> {
+    ) -> Option<Labels<'a>> {
         match topology.filter(stream, filter) {
             Some(f) => self.labels.labels(stream, filter, &f.patterns, matches),
             // Unknown to reaction's config (not read yet, or changed): count it, without
             // pattern labels rather than with guessed names.
-            None => Some(Vec::new()),
+            None => Some(Labels::new()),
         }
     }
 
@@ -292,10 +358,7 @@ impl Engine {
             for event in logline::StreamEvent::ALL {
                 self.counters.ensure(
                     Metric::Streams,
-                    Key {
-                        fixed: vec![stream.clone(), event.as_str().into()],
-                        patterns: Vec::new(),
-                    },
+                    Key::new(&[stream, event.as_str()], &[]),
                     now,
                 );
             }
@@ -368,14 +431,12 @@ streams:
     fn feed(e: &mut Engine, lines: &[(&str, u64)]) {
         for (i, (text, t)) in lines.iter().enumerate() {
             e.process(
-                Line {
-                    text: (*text).to_owned(),
-                    time_us: t * 1_000_000,
-                    position: Position::File {
-                        dev: 1,
-                        ino: 2,
-                        offset: i as u64,
-                    },
+                text,
+                t * 1_000_000,
+                Position::File {
+                    dev: 1,
+                    ino: 2,
+                    offset: i as u64,
                 },
                 1000,
             );

@@ -113,10 +113,7 @@ mod tests {
         let mut c = Counters::default();
         c.add(
             Metric::Matches,
-            &Key {
-                fixed: vec!["s".into(), "f".into()],
-                patterns: vec![],
-            },
+            &Key::new(&["s", "f"], &[]),
             1,
             10,
         );

@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::pipeline::{Line, Position};
+use crate::pipeline::{Batch, Position};
 
 /// How reading starts when there is no position to resume from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,7 @@ impl FileTail {
     /// Appends up to `limit` complete lines to `out`. Call again until it returns fewer
     /// than `limit` to drain a backlog; a missing file is not an error (it may be
     /// between rotation steps).
-    pub fn poll(&mut self, out: &mut Vec<Line>, limit: usize) -> io::Result<PollStats> {
+    pub fn poll(&mut self, out: &mut Batch, limit: usize) -> io::Result<PollStats> {
         let mut stats = PollStats::default();
         if self.open.is_none() && !self.try_open()? {
             // A file that appears later is read from its start: nothing in it is lost.
@@ -122,13 +122,14 @@ impl FileTail {
                 && !old.skipping
             {
                 // The old file is finished: its last line will never get a newline.
-                out.push(line(
+                push_line(
+                    out,
                     &old.partial,
                     old.dev,
                     old.ino,
                     old.offset + old.partial.len() as u64,
                     now_us(),
-                ));
+                );
             }
             tracing::info!(path = %self.path.display(), "log file rotated; following the new file");
             stats.rotated = true;
@@ -176,7 +177,7 @@ impl FileTail {
 
     fn read_lines(
         &mut self,
-        out: &mut Vec<Line>,
+        out: &mut Batch,
         limit: usize,
         stats: &mut PollStats,
     ) -> io::Result<()> {
@@ -213,7 +214,7 @@ impl FileTail {
                         open.partial.extend_from_slice(&chunk[..nl]);
                         &open.partial[..]
                     };
-                    out.push(line(text, open.dev, open.ino, end, read_at));
+                    push_line(out, text, open.dev, open.ino, end, read_at);
                     produced += 1;
                     open.partial.clear();
                 }
@@ -240,16 +241,13 @@ impl FileTail {
     }
 }
 
-fn line(bytes: &[u8], dev: u64, ino: u64, offset: u64, time_us: u64) -> Line {
+fn push_line(out: &mut Batch, bytes: &[u8], dev: u64, ino: u64, offset: u64, time_us: u64) {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    Line {
-        // Valid UTF-8 (the norm) is checked fast; only broken bytes take the lossy path.
-        text: match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-        },
-        time_us,
-        position: Position::File { dev, ino, offset },
+    let position = Position::File { dev, ino, offset };
+    // Valid UTF-8 (the norm) is checked fast; only broken bytes take the lossy path.
+    match std::str::from_utf8(bytes) {
+        Ok(s) => out.push(s, time_us, position),
+        Err(_) => out.push(&String::from_utf8_lossy(bytes), time_us, position),
     }
 }
 
@@ -269,8 +267,8 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn texts(lines: &[Line]) -> Vec<&str> {
-        lines.iter().map(|l| l.text.as_str()).collect()
+    fn texts(lines: &Batch) -> Vec<&str> {
+        lines.texts().collect()
     }
 
     fn append(path: &std::path::Path, data: &[u8]) {
@@ -283,8 +281,8 @@ mod tests {
             .expect("write");
     }
 
-    fn drain(t: &mut FileTail) -> Vec<Line> {
-        let mut out = Vec::new();
+    fn drain(t: &mut FileTail) -> Batch {
+        let mut out = Batch::default();
         t.poll(&mut out, usize::MAX).expect("poll");
         out
     }
@@ -299,7 +297,7 @@ mod tests {
         append(&p, b".1.1\"]\n\nsecond\r\n");
         let got = drain(&mut t);
         assert_eq!(texts(&got), ["INFO a: match [\"1.1.1.1\"]", "", "second"]);
-        let Position::File { offset, .. } = got[2].position.clone() else {
+        let Position::File { offset, .. } = got.position(2) else {
             panic!()
         };
         assert_eq!(offset, std::fs::metadata(&p).expect("meta").len());
@@ -329,7 +327,7 @@ mod tests {
         std::fs::copy(&p, dir.path().join("r.log.1")).expect("copy");
         File::create(&p).expect("truncate");
         append(&p, b"x\n");
-        let mut out = Vec::new();
+        let mut out = Batch::default();
         let stats = t.poll(&mut out, usize::MAX).expect("poll");
         assert!(stats.truncated);
         assert_eq!(texts(&out), ["x"]);
@@ -367,7 +365,7 @@ mod tests {
         data.extend_from_slice(b"\nok\n\xff\xfe bytes\n");
         append(&p, &data);
         let mut t = FileTail::new(p.clone(), None, StartAt::Beginning, 100);
-        let mut out = Vec::new();
+        let mut out = Batch::default();
         let stats = t.poll(&mut out, usize::MAX).expect("poll");
         assert_eq!(stats.skipped_long_lines, 1);
         assert_eq!(texts(&out), ["ok", "\u{fffd}\u{fffd} bytes"]);
@@ -380,7 +378,7 @@ mod tests {
         append(&p, b"one\ntwo\n");
         let mut t = FileTail::new(p.clone(), None, StartAt::Beginning, 1024);
         let first = drain(&mut t);
-        let after_one = first[0].position.clone();
+        let after_one = first.position(0);
         let mut resumed = FileTail::new(p.clone(), Some(after_one), StartAt::End, 1024);
         assert_eq!(texts(&drain(&mut resumed)), ["two"]);
         // A position of another file (rotated away): start at the configured end.

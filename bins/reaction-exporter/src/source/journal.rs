@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
 
-use crate::pipeline::{Engine, Line, Position};
+use crate::pipeline::{Batch, Engine, Line, Position};
 
 #[derive(Debug, Clone)]
 pub struct JournalSource {
@@ -127,7 +127,7 @@ impl JournalSource {
             return false;
         };
         let mut lines = BufReader::with_capacity(256 * 1024, stdout).lines();
-        let mut batch = Vec::with_capacity(super::BATCH);
+        let mut batch = Batch::default();
         loop {
             // Fill the batch with what is already there; flush when the pipe is idle.
             let next = if batch.is_empty() {
@@ -144,7 +144,7 @@ impl JournalSource {
             if let Ok(Some(json)) = next {
                 match parse_entry(&json) {
                     Ok(line) => {
-                        batch.push(line);
+                        batch.push_line(line);
                         if batch.len() >= super::BATCH {
                             super::process_batch(engine, std::mem::take(&mut batch));
                             tokio::task::yield_now().await;
