@@ -24,8 +24,10 @@ pub fn run(root: &Path) -> Result {
         return Err("build failed".into());
     }
     // BENCH_BIN: profile another build (e.g. one with debug info) with the same inputs.
-    let bin = std::env::var_os("BENCH_BIN")
-        .map_or_else(|| root.join("target/release/reaction-exporter"), PathBuf::from);
+    let bin = std::env::var_os("BENCH_BIN").map_or_else(
+        || root.join("target/release/reaction-exporter"),
+        PathBuf::from,
+    );
     let dir = std::env::temp_dir().join(format!("bench-reaction-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;

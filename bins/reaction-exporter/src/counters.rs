@@ -275,11 +275,8 @@ struct SeriesSetRepr {
 
 impl Serialize for SeriesSet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(Key, Entry)> = self
-            .entries
-            .iter()
-            .map(|(k, e)| (k.clone(), *e))
-            .collect();
+        let mut entries: Vec<(Key, Entry)> =
+            self.entries.iter().map(|(k, e)| (k.clone(), *e)).collect();
         entries.sort_by_key(|(_, e)| e.id);
         SeriesSetRepr {
             entries,
@@ -293,10 +290,7 @@ impl<'de> Deserialize<'de> for SeriesSet {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let repr = SeriesSetRepr::deserialize(d)?;
         Ok(Self {
-            entries: repr
-                .entries
-                .into_iter()
-                .collect(),
+            entries: repr.entries.into_iter().collect(),
             dropped: repr.dropped,
         })
     }

@@ -108,11 +108,11 @@ impl LabelPlan {
     /// The pattern labels of one event: `patterns` (the filter's pattern names, in the
     /// order matches are given) zipped with `matches`, rules applied. `None` when the
     /// numbers differ (the line does not fit the filter as reaction's config describes it).
-    pub fn labels<'a, M: AsRef<str>>(
+    pub fn labels<'a, P: AsRef<str>, M: AsRef<str>>(
         &self,
         stream: &str,
         filter: &str,
-        patterns: &'a [String],
+        patterns: &'a [P],
         matches: &'a [M],
     ) -> Option<Labels<'a>> {
         if patterns.len() != matches.len() {
@@ -120,6 +120,7 @@ impl LabelPlan {
         }
         let mut out = Labels::new();
         for (pattern, value) in patterns.iter().zip(matches) {
+            let pattern = pattern.as_ref();
             let value = match self.rule(stream, filter, pattern) {
                 Compiled::Drop => continue,
                 Compiled::Keep => Cow::Borrowed(value.as_ref()),

@@ -72,12 +72,12 @@ pub enum Event<'a> {
         matches: Matches<'a>,
     },
     /// `INFO <stream>.<filter>.<action>: run ["cmd" "arg"]`
-    Action { target: &'a str, argv: Vec<String> },
+    Action { target: &'a str, argv: Argv<'a> },
     /// `INFO start command: run ["nft", "-f", "x"]` or
     /// `ERROR stop command: run ["false"]: exit code: 1`
     Command {
         state: CommandState,
-        argv: Vec<String>,
+        argv: Argv<'a>,
         ok: bool,
         code: i64,
     },
@@ -102,6 +102,9 @@ pub enum Unparsed {
 
 /// A match's values (a filter has a few patterns: no allocation for them).
 pub type Matches<'a> = smallvec::SmallVec<[Cow<'a, str>; 4]>;
+
+/// A command line as reaction prints it, borrowed from the line unless escaped.
+pub type Argv<'a> = smallvec::SmallVec<[Cow<'a, str>; 8]>;
 
 /// Parses one line (without its newline).
 pub fn parse(line: &str) -> Result<Event<'_>, Unparsed> {
@@ -272,13 +275,13 @@ fn borrowed_strings(list: &str) -> Option<Matches<'_>> {
 
 /// An argument list as reaction prints it: JSON strings in brackets, separated by commas
 /// (`["a", "b"]`) or by single spaces (`["a" "b"]`, the action `run` form).
-pub fn parse_argv(list: &str) -> Result<Vec<String>, Unparsed> {
+pub fn parse_argv(list: &str) -> Result<Argv<'_>, Unparsed> {
     let list = list.trim();
     let inner = list
         .strip_prefix('[')
         .and_then(|l| l.strip_suffix(']'))
         .ok_or_else(|| Unparsed::BadList("not enclosed in [ ]".into()))?;
-    let mut out = Vec::new();
+    let mut out = Argv::new();
     let mut rest = inner.trim_start();
     while !rest.is_empty() {
         if !rest.starts_with('"') {
@@ -288,8 +291,16 @@ pub fn parse_argv(list: &str) -> Result<Vec<String>, Unparsed> {
         }
         let end =
             closing_quote(rest).ok_or_else(|| Unparsed::BadList("unterminated string".into()))?;
-        let token: String =
-            serde_json::from_str(&rest[..=end]).map_err(|e| Unparsed::BadList(e.to_string()))?;
+        let body = &rest[1..end];
+        // Without escapes the JSON string is its own text: borrow it.
+        let token = if body.bytes().any(|b| b == b'\\' || b < 0x20) {
+            Cow::Owned(
+                serde_json::from_str::<String>(&rest[..=end])
+                    .map_err(|e| Unparsed::BadList(e.to_string()))?,
+            )
+        } else {
+            Cow::Borrowed(body)
+        };
         out.push(token);
         rest = rest[end + 1..].trim_start();
         if let Some(r) = rest.strip_prefix(',') {
@@ -364,7 +375,7 @@ mod tests {
         let Ok(Event::Action { target, argv }) = parse(r#"INFO a.b.c: run ["x: match [y"]"#) else {
             panic!("action")
         };
-        assert_eq!((target, argv), ("a.b.c", vec!["x: match [y".to_owned()]));
+        assert_eq!((target, argv), ("a.b.c", args(&["x: match [y"])));
     }
 
     #[test]
@@ -375,7 +386,7 @@ mod tests {
             ),
             Ok(Event::Action {
                 target: "ssh.failedlogin.ban",
-                argv: [
+                argv: args(&[
                     "nft",
                     "add",
                     "element",
@@ -383,9 +394,7 @@ mod tests {
                     "reaction",
                     "v4",
                     "{ 1.2.3.4 }"
-                ]
-                .map(String::from)
-                .to_vec()
+                ])
             })
         );
     }
@@ -396,7 +405,7 @@ mod tests {
             parse(r#"INFO start command: run ["nft", "-f", "/etc/x"]"#),
             Ok(Event::Command {
                 state: CommandState::Start,
-                argv: vec!["nft".into(), "-f".into(), "/etc/x".into()],
+                argv: args(&["nft", "-f", "/etc/x"]),
                 ok: true,
                 code: 0
             })
@@ -407,12 +416,12 @@ mod tests {
         else {
             panic!("command")
         };
-        assert_eq!(argv, ["nft", "-f", "/etc/x"]);
+        assert_eq!(argv, args(&["nft", "-f", "/etc/x"]));
         assert_eq!(
             parse(r#"ERROR stop command: run ["false"]: exit code: 1"#),
             Ok(Event::Command {
                 state: CommandState::Stop,
-                argv: vec!["false".into()],
+                argv: args(&["false"]),
                 ok: false,
                 code: 1
             })
@@ -471,14 +480,18 @@ mod tests {
         assert!(matches!(parse(&long), Ok(Event::Match { .. })));
     }
 
+    fn args(items: &[&'static str]) -> Argv<'static> {
+        items.iter().map(|s| Cow::Borrowed(*s)).collect()
+    }
+
     #[test]
     fn argv_forms() {
-        assert_eq!(parse_argv("[]"), Ok(vec![]));
-        assert_eq!(parse_argv(r#"["a" "b"]"#), Ok(vec!["a".into(), "b".into()]));
+        assert_eq!(parse_argv("[]"), Ok(Argv::new()));
         assert_eq!(
-            parse_argv(r#"["a", "b\\"]"#),
-            Ok(vec!["a".into(), "b\\".into()])
+            parse_argv(r#"["a" "b"]"#),
+            Ok(smallvec::smallvec!["a".into(), "b".into()])
         );
+        assert_eq!(parse_argv(r#"["a", "b\\"]"#), Ok(args(&["a", "b\\"])));
         assert!(parse_argv(r"[a b]").is_err());
         assert!(parse_argv(r#"["a""#).is_err());
     }

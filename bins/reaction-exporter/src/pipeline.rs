@@ -16,6 +16,8 @@ use crate::topology::{Topology, extract_patterns};
 
 /// Label (name, value) pairs of one event, borrowed.
 type Pairs<'a> = smallvec::SmallVec<[(&'a str, &'a str); 4]>;
+/// A few borrowed strings.
+type Names<'a> = smallvec::SmallVec<[&'a str; 4]>;
 
 /// Where a source is, so that reading resumes there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,16 +208,7 @@ impl Engine {
                     return true;
                 }
                 if self.export.actions.enabled() {
-                    let labels = if self.export.actions.extra() {
-                        self.action_labels(&topology, stream, filter, action, &argv)
-                    } else {
-                        Vec::new()
-                    };
-                    let pairs: Pairs<'_> = labels
-                        .iter()
-                        .map(|(n, v)| (n.as_str(), v.as_str()))
-                        .collect();
-                    self.add(Metric::Actions, &[stream, filter, action], &pairs, now);
+                    self.count_action(&topology, [stream, filter, action], &argv, now);
                 }
                 true
             }
@@ -231,7 +224,7 @@ impl Engine {
                 }
                 if self.export.commands {
                     let status = if ok { "True" } else { "False" };
-                    let command = argv.first().map_or("", String::as_str);
+                    let command = argv.first().map_or("", |c| c.as_ref());
                     let code = code.to_string();
                     self.add(
                         Metric::Commands,
@@ -287,15 +280,14 @@ impl Engine {
     }
 
     fn add(&mut self, metric: Metric, fixed: &[&str], patterns: &[(&str, &str)], now: u64) {
-        if !self
-            .counters
-            .add_ref(metric, KeyRef { fixed, patterns }, now, self.max_series)
-        {
-            tracing::debug!(
-                metric = metric.as_str(),
-                "series cap reached: event not counted"
-            );
-        }
+        count_into(
+            &mut self.counters,
+            self.max_series,
+            metric,
+            fixed,
+            patterns,
+            now,
+        );
     }
 
     fn pattern_labels<'a>(
@@ -313,39 +305,65 @@ impl Engine {
         }
     }
 
-    fn action_labels(
-        &self,
+    /// Counts an action, with pattern labels read back from its argv, or else (a command
+    /// without the pattern in it, a notification say) those of the filter's last match,
+    /// as the original does.
+    fn count_action(
+        &mut self,
         topology: &Topology,
-        stream: &str,
-        filter: &str,
-        action: &str,
-        argv: &[String],
-    ) -> Vec<(String, String)> {
+        fixed: [&str; 3],
+        argv: &[Cow<'_, str>],
+        now: u64,
+    ) {
+        let [stream, filter, action] = fixed;
+        if !self.export.actions.extra() {
+            self.add(Metric::Actions, &fixed, &[], now);
+            return;
+        }
         let from_argv = topology.filter(stream, filter).and_then(|f| {
             let template = f.actions.get(action)?;
-            // A command without the pattern in it (a notification, say) says nothing
-            // about the match: fall back to the last match, as the original does.
             let values = extract_patterns(template, argv).filter(|v| !v.is_empty())?;
             // Order and rules as for matches, over the patterns the action uses.
-            let (names, vals): (Vec<String>, Vec<String>) = f
+            let (names, vals): (Names<'_>, Names<'_>) = f
                 .patterns
                 .iter()
                 .filter_map(|p| {
                     values
                         .iter()
                         .find(|(n, _)| n == p)
-                        .map(|(_, v)| (p.clone(), v.clone()))
+                        .map(|(_, v)| (p.as_str(), *v))
                 })
                 .unzip();
-            self.labels.labels_owned(stream, filter, &names, &vals)
+            Some((names, vals))
         });
-        from_argv.unwrap_or_else(|| {
-            self.last_match
+        if let Some((names, vals)) = from_argv {
+            let labels = self
+                .labels
+                .labels(stream, filter, &names, &vals)
+                .unwrap_or_default();
+            let pairs: Pairs<'_> = labels
+                .iter()
+                .map(|(n, v)| (n.as_ref(), v.as_ref()))
+                .collect();
+            self.add(Metric::Actions, &fixed, &pairs, now);
+        } else {
+            let pairs: Pairs<'_> = self
+                .last_match
                 .get(stream)
                 .and_then(|f| f.get(filter))
-                .cloned()
-                .unwrap_or_default()
-        })
+                .into_iter()
+                .flatten()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            count_into(
+                &mut self.counters,
+                self.max_series,
+                Metric::Actions,
+                &fixed,
+                &pairs,
+                now,
+            );
+        }
     }
 
     /// Stream-event series of every known stream at 0 ("avoid missing metrics").
@@ -363,6 +381,22 @@ impl Engine {
                 );
             }
         }
+    }
+}
+
+fn count_into(
+    counters: &mut Counters,
+    max_series: usize,
+    metric: Metric,
+    fixed: &[&str],
+    patterns: &[(&str, &str)],
+    now: u64,
+) {
+    if !counters.add_ref(metric, KeyRef { fixed, patterns }, now, max_series) {
+        tracing::debug!(
+            metric = metric.as_str(),
+            "series cap reached: event not counted"
+        );
     }
 }
 

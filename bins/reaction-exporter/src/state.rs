@@ -111,12 +111,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         assert!(load(dir.path()).expect("empty").is_none());
         let mut c = Counters::default();
-        c.add(
-            Metric::Matches,
-            &Key::new(&["s", "f"], &[]),
-            1,
-            10,
-        );
+        c.add(Metric::Matches, &Key::new(&["s", "f"], &[]), 1, 10);
         let pos = Some(Position::Journal {
             cursor: "s=1".into(),
         });

@@ -142,16 +142,22 @@ impl Topology {
     }
 }
 
+/// (pattern name, value) pairs read back from an action's argv.
+pub type PatternValues<'t, 'a> = smallvec::SmallVec<[(&'t str, &'a str); 4]>;
+
 /// The pattern values an action was run with, read back from its argv by lining it up
 /// with the action's `cmd` template: `["nft", "add", "{ <ip> }"]` and
 /// `["nft", "add", "{ 1.2.3.4 }"]` give `ip = 1.2.3.4`. `None` if they do not line up.
-pub fn extract_patterns(template: &[String], argv: &[String]) -> Option<Vec<(String, String)>> {
+pub fn extract_patterns<'t, 'a, A: AsRef<str>>(
+    template: &'t [String],
+    argv: &'a [A],
+) -> Option<PatternValues<'t, 'a>> {
     if template.len() != argv.len() {
         return None;
     }
-    let mut out: Vec<(String, String)> = Vec::new();
+    let mut out = PatternValues::new();
     for (t, a) in template.iter().zip(argv) {
-        let mut rest = a.as_str();
+        let mut rest = a.as_ref();
         let mut tpl = t.as_str();
         loop {
             match tpl
@@ -182,10 +188,10 @@ pub fn extract_patterns(template: &[String], argv: &[String]) -> Option<Vec<(Str
                     };
                     let value = &rest[..value_end];
                     rest = &rest[value_end..];
-                    match out.iter().find(|(n, _)| n == name) {
-                        Some((_, v)) if v != value => return None,
+                    match out.iter().find(|(n, _)| *n == name) {
+                        Some((_, v)) if *v != value => return None,
                         Some(_) => {}
-                        None => out.push((name.to_owned(), value.to_owned())),
+                        None => out.push((name, value)),
                     }
                 }
             }
@@ -311,11 +317,8 @@ streams:
             .map(String::from)
             .to_vec();
         assert_eq!(
-            extract_patterns(&t, &a),
-            Some(vec![
-                ("ip".into(), "1.2.3.4".into()),
-                ("port".into(), "22".into())
-            ])
+            extract_patterns(&t, &a).map(|v| v.to_vec()),
+            Some(vec![("ip", "1.2.3.4"), ("port", "22")])
         );
         let wrong: Vec<String> = ["nft", "del", "element", "{ 1.2.3.4 }", "1.2.3.4:22"]
             .map(String::from)
