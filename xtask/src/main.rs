@@ -34,6 +34,8 @@ const APT: &[(&str, &str)] = &[
         "/lib/systemd/systemd-journal-remote",
         "systemd-journal-remote",
     ),
+    // Network namespaces and veth pairs for the socket-counting tests.
+    ("ip", "iproute2"),
 ];
 
 type Result<T = ()> = std::result::Result<T, String>;

@@ -28,7 +28,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
     reason = "exporter_core::launch hands the config over"
 )]
 pub fn setup(config: Config, ex: &mut Exporter) -> Result<(), String> {
-    config.validate()?;
+    // launch() has run Config::validate.
     if ex.args().listen_addresses == [DEFAULT_LISTEN] {
         ex.set_listen_addresses(vec![config.listen.to_listen_address()]);
     }

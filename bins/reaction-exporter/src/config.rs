@@ -426,6 +426,12 @@ impl Default for ExporterSettings {
     }
 }
 
+impl exporter_core::Validate for Config {
+    fn validate(&self) -> Result<(), String> {
+        Config::validate(self)
+    }
+}
+
 impl Config {
     /// The defaults as the original prints them (`defaults`), the log source spelled out.
     pub fn documented_defaults() -> Self {

@@ -412,6 +412,17 @@ fn normalise_path(p: &str) -> String {
 #[serde(deny_unknown_fields)]
 pub struct NoConfig {}
 
+impl Validate for NoConfig {}
+
+/// Checks a config beyond its types (ranges, keys that need each other, values parsed
+/// later). Run by [`launch`] before `setup` and by `--config.check`, so that a config
+/// that passes the check also starts. Messages name the key.
+pub trait Validate {
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// The common `main` of every binary: crypto provider, logging, config (and
 /// `--config.check`), web config, runtime; then `setup` adds the collectors and the
 /// exporter runs until stopped. Returns the process exit code.
@@ -422,7 +433,7 @@ pub fn launch<C, F>(
     setup: F,
 ) -> ExitCode
 where
-    C: DeserializeOwned + Serialize + Default + JsonSchema,
+    C: DeserializeOwned + Serialize + Default + JsonSchema + Validate,
     F: FnOnce(C, &mut Exporter) -> Result<(), String>,
 {
     if args.config_schema {
@@ -440,6 +451,13 @@ where
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = config.validate() {
+        match sources.file.as_ref() {
+            Some(f) => eprintln!("{}: {e} (in {})", info.name, f.display()),
+            None => eprintln!("{}: {e}", info.name),
+        }
+        return ExitCode::FAILURE;
+    }
     if args.config_check {
         return check(&info, &args, &config, sources.file.as_ref());
     }

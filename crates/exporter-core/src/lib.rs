@@ -42,6 +42,6 @@ pub mod web;
 
 pub use build_info::ExporterInfo;
 pub use collect::{Collector, Schedule};
-pub use exporter::{Exporter, NoConfig, launch};
+pub use exporter::{Exporter, NoConfig, Validate, launch};
 pub use metrics::{Family, Kind};
 pub use secret::Secret;

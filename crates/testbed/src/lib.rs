@@ -4,4 +4,6 @@
 //! entries, libvirt test-driver XML). Used by tests, benchmarks and the demo, never by
 //! the shipped binaries. Each exporter's issue adds its part.
 
+pub mod geoip;
+pub mod netns;
 pub mod reaction;
