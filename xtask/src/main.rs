@@ -11,7 +11,10 @@
 //!   requests per second under `wrk` on loopback (if wrk is installed).
 //! - `bench-reaction`: reaction-exporter throughput on a 1,000,000-line backlog, `/metrics`
 //!   latency while a journal backlog is read, and memory after 1,000,000 distinct IPs.
+//! - `bench-geoip`: geoip-conn-exporter's collection cycle over 50,000 real connections
+//!   in a network namespace, against `/proc/net/tcp` parsing, and its idle memory (root).
 
+mod bench_geoip;
 mod bench_reaction;
 
 use std::path::{Path, PathBuf};
@@ -49,8 +52,10 @@ fn main() -> ExitCode {
         Some("run") => run_all(),
         Some("bench") => bench(),
         Some("bench-reaction") => bench_reaction::run(&root()),
+        Some("bench-geoip") => bench_geoip::run(&root()),
+        Some("__geoip-conns") => bench_geoip::child(&args[1..]),
         _ => Err(
-            "usage: cargo xtask <ci | deps | codegen [--check] | run | bench | bench-reaction>"
+            "usage: cargo xtask <ci | deps | codegen [--check] | run | bench | bench-reaction | bench-geoip>"
                 .into(),
         ),
     };

@@ -26,13 +26,13 @@ pub enum CollectError {
     Task(String),
 }
 
-/// One connection, placed.
+/// One connection, placed (the place is shared by all connections of a remote address).
 #[derive(Debug, Clone)]
 struct Row {
     ns: usize,
     direction: Direction,
     local_port: u16,
-    place: Place,
+    place: Arc<Place>,
 }
 
 /// What one collection cycle found (pure data; turned into families by [`Plan`]).
@@ -75,18 +75,14 @@ impl Plan {
 }
 
 /// The `top_n` values by count; the rest map to `other`.
-fn top_values<'a>(values: impl Iterator<Item = &'a str>, n: usize) -> HashSet<String> {
-    let mut counts: HashMap<&str, u64> = HashMap::new();
-    for v in values {
-        *counts.entry(v).or_default() += 1;
+fn top_values(values: impl Iterator<Item = (String, u64)>, n: usize) -> HashSet<String> {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for (v, c) in values {
+        *counts.entry(v).or_default() += c;
     }
-    let mut ranked: Vec<(&str, u64)> = counts.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    ranked
-        .into_iter()
-        .take(n)
-        .map(|(v, _)| v.to_owned())
-        .collect()
+    let mut ranked: Vec<(String, u64)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked.into_iter().take(n).map(|(v, _)| v).collect()
 }
 
 fn port_label(r: &Row) -> String {
@@ -106,18 +102,28 @@ fn asn_label(r: &Row) -> String {
 
 /// Counts per label set, with the optional labels bounded to their top values.
 fn aggregate(plan: &Plan, ns_labels: &[String], rows: &[Row]) -> BTreeMap<Vec<String>, u64> {
+    // Identical rows first (same place, namespace, direction, service port): the label
+    // strings are then built once per group, not once per connection.
+    let mut groups: HashMap<(usize, usize, Direction, u16), (&Row, u64)> = HashMap::new();
+    for r in rows {
+        let port = match r.direction {
+            Direction::Inbound if plan.labels.local_port => r.local_port,
+            _ => 0,
+        };
+        groups
+            .entry((Arc::as_ptr(&r.place) as usize, r.ns, r.direction, port))
+            .or_insert((r, 0))
+            .1 += 1;
+    }
     let bound = |on: bool, f: &dyn Fn(&Row) -> String| -> Option<HashSet<String>> {
-        on.then(|| {
-            let values: Vec<String> = rows.iter().map(f).collect();
-            top_values(values.iter().map(String::as_str), plan.top_n)
-        })
+        on.then(|| top_values(groups.values().map(|(r, n)| (f(r), *n)), plan.top_n))
     };
     let cities = bound(plan.labels.city, &|r| r.place.city.clone());
     let asns = bound(plan.labels.asn, &asn_label);
     let ports = bound(plan.labels.local_port, &port_label);
     let keep = |top: &HashSet<String>, v: String| if top.contains(&v) { v } else { OTHER.into() };
     let mut out: BTreeMap<Vec<String>, u64> = BTreeMap::new();
-    for r in rows {
+    for (r, n) in groups.values() {
         let mut key = vec![r.place.country.clone(), r.direction.as_str().to_owned()];
         if plan.label_netns {
             key.push(ns_labels[r.ns].clone());
@@ -134,7 +140,7 @@ fn aggregate(plan: &Plan, ns_labels: &[String], rows: &[Row]) -> BTreeMap<Vec<St
         if let Some(top) = &ports {
             key.push(keep(top, port_label(r)));
         }
-        *out.entry(key).or_default() += 1;
+        *out.entry(key).or_default() += n;
     }
     out
 }
@@ -191,7 +197,7 @@ impl State {
     fn cycle(&self) -> Cycle {
         let mut cycle = Cycle::default();
         // Distinct remotes are looked up once per cycle.
-        let mut places: HashMap<IpAddr, Place> = HashMap::new();
+        let mut places: HashMap<IpAddr, Arc<Place>> = HashMap::new();
         for (i, (ns, label)) in self.namespaces.iter().enumerate() {
             let socks = match sockets::dump(ns) {
                 Ok(s) => s,
@@ -210,16 +216,13 @@ impl State {
                     *cycle.excluded.entry(reason).or_default() += 1;
                     continue;
                 }
-                let place = places
-                    .entry(c.remote)
-                    .or_insert_with(|| {
-                        let mut p = self.geo.lookup(c.remote);
-                        if let Some(asn) = &self.asn {
-                            p.asn = asn.lookup(c.remote).asn;
-                        }
-                        p
-                    })
-                    .clone();
+                let place = Arc::clone(places.entry(c.remote).or_insert_with(|| {
+                    let mut p = self.geo.lookup(c.remote);
+                    if let Some(asn) = &self.asn {
+                        p.asn = asn.lookup(c.remote).asn;
+                    }
+                    Arc::new(p)
+                }));
                 cycle.rows.push(Row {
                     ns: i,
                     direction: c.direction,
@@ -404,12 +407,12 @@ mod tests {
             ns,
             direction,
             local_port: port,
-            place: Place {
+            place: Arc::new(Place {
                 country: country.into(),
                 continent: String::new(),
                 city: city.into(),
                 asn: 0,
-            },
+            }),
         }
     }
 
