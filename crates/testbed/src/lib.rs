@@ -5,5 +5,7 @@
 //! the shipped binaries. Each exporter's issue adds its part.
 
 pub mod geoip;
+#[cfg(feature = "hitron")]
+pub mod hitron;
 pub mod netns;
 pub mod reaction;

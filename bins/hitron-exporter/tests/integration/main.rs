@@ -1,0 +1,273 @@
+//! hitron-exporter end to end: the real binary probing the modem simulator over HTTPS
+//! (self-signed certificate, pinned) and HTTP, with the original's URL parameters and
+//! with config modules; golden exposition per model; failures, lock-out, hangs,
+//! serialization, logout, and no password in any log line.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use e2e_tests::{ExporterProcess, get_text, sample};
+use testbed::hitron::{Faults, HitronSim, Model};
+
+const PASSWORD: &str = "s3cr3t-Pa55";
+
+fn golden(name: &str, actual: &str) {
+    e2e_tests::assert_golden_in(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"),
+        name,
+        actual,
+    );
+}
+
+fn start(config: Option<&str>) -> (ExporterProcess, Option<tempfile::TempDir>) {
+    let bin = Path::new(env!("CARGO_BIN_EXE_hitron-exporter"));
+    match config {
+        None => (
+            ExporterProcess::start_binary(bin, "hitron-exporter", &["--log.level=debug"]),
+            None,
+        ),
+        Some(yaml) => {
+            let dir = tempfile::tempdir().expect("tmp");
+            let path = dir.path().join("hitron.yml");
+            std::fs::write(&path, yaml).expect("write");
+            let p = ExporterProcess::start_binary(
+                bin,
+                "hitron-exporter",
+                &[
+                    "--config.file",
+                    &path.display().to_string(),
+                    "--log.level=debug",
+                ],
+            );
+            (p, Some(dir))
+        }
+    }
+}
+
+fn sha256_pin(der: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(der)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    let hex = String::from_utf8_lossy(&out.stdout);
+    let hex = hex.split_whitespace().next().expect("hash").to_uppercase();
+    hex.as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+async fn probe(p: &ExporterProcess, query: &str) -> (u16, String) {
+    let r = e2e_tests::http_client()
+        .get(p.url(&format!("/probe?{query}")))
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "5")
+        .send()
+        .await
+        .expect("probe");
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("body"))
+}
+
+/// The probe's families, without its duration (which changes).
+fn stable(body: &str) -> String {
+    body.lines()
+        .filter(|l| !l.starts_with("probe_duration_seconds"))
+        .flat_map(|l| [l, "\n"])
+        .collect()
+}
+
+fn no_secret_in_logs(p: &ExporterProcess) {
+    for line in p.log() {
+        assert!(!line.contains(PASSWORD), "password in a log line: {line}");
+    }
+}
+
+#[tokio::test]
+async fn cgnv4_with_url_parameters_and_pin_like_the_original() {
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, true).await;
+    let pin = sha256_pin(sim.cert_der.as_deref().expect("tls"));
+    let (p, _) = start(None);
+    let (status, body) = probe(
+        &p,
+        &format!(
+            "address=127.0.0.1&_port={}&usr=admin&pwd={PASSWORD}&fingerprint={pin}",
+            sim.addr.port()
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        sample(&body, "probe_success"),
+        Some(1.0),
+        "{body}\n{:?}",
+        p.log()
+    );
+    golden("cgnv4.prom", &stable(&body));
+    assert_eq!(sim.counts.logins.load(Ordering::SeqCst), 1);
+    assert_eq!(sim.counts.logouts.load(Ordering::SeqCst), 1);
+    assert!(!sim.session_open());
+    no_secret_in_logs(&p);
+}
+
+#[tokio::test]
+async fn coda_without_login_over_http_with_ofdm() {
+    let sim = HitronSim::start(Model::Coda, "", "", false).await;
+    let (p, _) = start(Some(
+        "modules:\n  coda:\n    scheme: http\n    variant: coda\n",
+    ));
+    let (status, body) = probe(
+        &p,
+        &format!("target=127.0.0.1&_port={}&module=coda", sim.addr.port()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sample(&body, "probe_success"),
+        Some(1.0),
+        "{body}\n{:?}",
+        p.log()
+    );
+    golden("coda.prom", &stable(&body));
+}
+
+#[tokio::test]
+async fn wrong_pin_wrong_password_and_lockout_fail_cleanly() {
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, true).await;
+    let (p, _dir) = start(Some(&format!(
+        "modules:\n  default:\n    username: admin\n    password_env: HITRON_TEST_UNSET_VAR\n  home:\n    username: admin\n    password: wrong\n  ok:\n    username: admin\n    password: {PASSWORD}\n"
+    )));
+    let port = sim.addr.port();
+    let wrong_pin = "00".repeat(32);
+    let (status, body) = probe(
+        &p,
+        &format!("target=127.0.0.1&_port={port}&module=ok&fingerprint={wrong_pin}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(sample(&body, "probe_success"), Some(0.0));
+    assert_eq!(
+        sim.counts.logins.load(Ordering::SeqCst),
+        0,
+        "no login to an unpinned host"
+    );
+
+    // Wrong password until the modem locks logins; then no more attempts.
+    for _ in 0..=testbed::hitron::LOCKOUT_AFTER {
+        let (_, body) = probe(&p, &format!("target=127.0.0.1&_port={port}&module=home")).await;
+        assert_eq!(sample(&body, "probe_success"), Some(0.0));
+    }
+    let metrics = get_text(&p.url("/metrics")).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "hitron_exporter_probe_failures_total{reason=\"wrong_credentials\"}"
+        ),
+        Some(f64::from(testbed::hitron::LOCKOUT_AFTER))
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "hitron_exporter_probe_failures_total{reason=\"locked_out\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "hitron_exporter_probe_failures_total{reason=\"tls\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    // Locked: the right password is not even tried until the lock-out expires.
+    let (_, body) = probe(&p, &format!("target=127.0.0.1&_port={port}&module=ok")).await;
+    assert_eq!(sample(&body, "probe_success"), Some(0.0));
+    assert_eq!(sim.counts.logins.load(Ordering::SeqCst), 0);
+    assert!(
+        p.log().iter().any(|l| l.contains("locked out")),
+        "{:?}",
+        p.log()
+    );
+    no_secret_in_logs(&p);
+}
+
+#[tokio::test]
+async fn concurrent_probes_are_serialized_and_always_log_out() {
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, false).await;
+    sim.set_faults(Faults {
+        delay: Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let (p, _dir) = start(Some(&format!(
+        "modules:\n  default:\n    scheme: http\n    username: admin\n    password: {PASSWORD}\n"
+    )));
+    let q = format!("target=127.0.0.1&_port={}", sim.addr.port());
+    let (a, b) = tokio::join!(probe(&p, &q), probe(&p, &q));
+    assert_eq!(sample(&a.1, "probe_success"), Some(1.0), "{}", a.1);
+    assert_eq!(sample(&b.1, "probe_success"), Some(1.0), "{}", b.1);
+    assert_eq!(sim.counts.repeat_logins.load(Ordering::SeqCst), 0);
+    assert_eq!(sim.counts.overlapping.load(Ordering::SeqCst), 0);
+    assert_eq!(sim.counts.logins.load(Ordering::SeqCst), 2);
+    assert_eq!(sim.counts.logouts.load(Ordering::SeqCst), 2);
+    no_secret_in_logs(&p);
+}
+
+#[tokio::test]
+async fn a_hanging_modem_ends_within_the_timeout_and_is_logged_out() {
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, false).await;
+    sim.set_faults(Faults {
+        hang_data: true,
+        ..Faults::default()
+    });
+    let (p, _dir) = start(Some(&format!(
+        "modules:\n  default:\n    scheme: http\n    username: admin\n    password: {PASSWORD}\n    request_timeout: 1s\n"
+    )));
+    let started = std::time::Instant::now();
+    let (status, body) = probe(&p, &format!("target=127.0.0.1&_port={}", sim.addr.port())).await;
+    assert_eq!(status, 200);
+    assert_eq!(sample(&body, "probe_success"), Some(0.0));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The logout is sent even though the data request hung.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sim.counts.logouts.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.counts.logouts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn bad_requests_are_400() {
+    let (p, _dir) = start(Some(
+        "allow_url_credentials: false\nallowed_targets: ['192.168.100.0/24']\n",
+    ));
+    for (q, want) in [
+        ("", "Missing parameter: 'target'"),
+        ("target=10.1.1.1", "not in allowed_targets"),
+        (
+            "target=192.168.100.1&usr=a&pwd=b",
+            "credentials in the probe URL are disabled",
+        ),
+        ("target=192.168.100.1&module=nope", "unknown module"),
+        (
+            "target=192.168.100.1&ipa_vault_namespace=service:x",
+            "not supported",
+        ),
+        ("target=192.168.100.1&_port=x", "_port"),
+    ] {
+        let (status, body) = probe(&p, q).await;
+        assert_eq!(status, 400, "{q}: {body}");
+        assert!(body.contains(want), "{q}: {body}");
+    }
+}

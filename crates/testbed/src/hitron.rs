@@ -1,0 +1,425 @@
+//! A Hitron modem on loopback, from the documented behaviour (no modem here): the CGNV4
+//! login flow (`preSession` cookie, `/goform/login` answers `success`, `Repeat Login`,
+//! `Wrong Credentials.`, `LoginProtect=…`), one session at a time, 302 for data without
+//! a session, logout with `data=byebye`, one request at a time; or a CODA bridge modem
+//! without login and with the OFDM endpoints. Served over HTTPS (a self-signed
+//! certificate) or plain HTTP, with faults to inject: slow answers, hangs, garbage.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+/// Which API the simulated modem speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// CGNV4-FX4 (variant A), fixtures `cgnv4/`.
+    Cgnv4,
+    /// CODA-56 without login (variant C), fixtures `coda/`.
+    Coda,
+}
+
+/// What to do wrong.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Delay before every answer.
+    pub delay: Duration,
+    /// Never answer data requests (the connection stays open).
+    pub hang_data: bool,
+    /// Answer data requests with an HTML page.
+    pub html_data: bool,
+}
+
+/// What happened, for assertions.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub logins: AtomicU64,
+    pub logouts: AtomicU64,
+    pub repeat_logins: AtomicU64,
+    pub data_requests: AtomicU64,
+    /// Requests that arrived while another was being answered (the real server is serial).
+    pub overlapping: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+struct Modem {
+    model: Model,
+    user: String,
+    password: String,
+    faults: Mutex<Faults>,
+    session: Mutex<Option<String>>,
+    failures: Mutex<u32>,
+    locked: Mutex<bool>,
+    next_id: AtomicU64,
+    counts: Arc<Counts>,
+    fixtures: PathBuf,
+    // The modem's web server answers one request at a time.
+    serial: tokio::sync::Mutex<()>,
+}
+
+/// A running simulator; stops when dropped.
+pub struct HitronSim {
+    pub addr: SocketAddr,
+    pub counts: Arc<Counts>,
+    modem: Arc<Modem>,
+    /// The certificate's DER (HTTPS only).
+    pub cert_der: Option<Vec<u8>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for HitronSim {
+    fn drop(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Failed logins before `LoginProtect`.
+pub const LOCKOUT_AFTER: u32 = 3;
+
+fn fixtures_dir(model: Model) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/hitron")
+        .join(match model {
+            Model::Cgnv4 => "cgnv4",
+            Model::Coda => "coda",
+        })
+}
+
+impl HitronSim {
+    /// Starts a modem with credentials `user`/`password`, over HTTPS if `tls`.
+    pub async fn start(model: Model, user: &str, password: &str, tls: bool) -> Self {
+        let tallies = Arc::new(Counts::default());
+        let shared = Arc::new(Modem {
+            model,
+            user: user.into(),
+            password: password.into(),
+            faults: Mutex::new(Faults::default()),
+            session: Mutex::new(None),
+            failures: Mutex::new(0),
+            locked: Mutex::new(false),
+            next_id: AtomicU64::new(1),
+            counts: Arc::clone(&tallies),
+            fixtures: fixtures_dir(model),
+            serial: tokio::sync::Mutex::new(()),
+        });
+        let app = Router::new()
+            .route("/", get(root))
+            .route("/goform/login", post(login))
+            .route("/goform/logout", post(logout))
+            .route("/data/{name}", get(data))
+            .with_state(Arc::clone(&shared));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut cert_der = None;
+        if tls {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+            params.distinguished_name = rcgen::DistinguishedName::new();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "02:00:00:00:00:00");
+            params
+                .distinguished_name
+                .push(rcgen::DnType::OrganizationName, "Hitron Technologies");
+            let cert = params.self_signed(&key).expect("cert");
+            let der = cert.der().to_vec();
+            cert_der = Some(der.clone());
+            let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![der.into()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("server config");
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            tokio::spawn(async move {
+                let mut rx = rx;
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => return,
+                        accepted = listener.accept() => {
+                            let Ok((tcp, _)) = accepted else { continue };
+                            let acceptor = acceptor.clone();
+                            let app = app.clone();
+                            tokio::spawn(async move {
+                                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                                let service = hyper_util::service::TowerToHyperService::new(app);
+                                let _ = hyper_util::server::conn::auto::Builder::new(
+                                    hyper_util::rt::TokioExecutor::new(),
+                                )
+                                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                                .await;
+                            });
+                        }
+                    }
+                }
+            });
+        } else {
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
+        }
+        Self {
+            addr,
+            counts: tallies,
+            modem: shared,
+            cert_der,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .modem
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = faults;
+    }
+
+    /// Someone else is logged in (the web UI in a browser).
+    pub fn occupy_session(&self) {
+        *self
+            .modem
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some("browser".into());
+    }
+
+    pub fn session_open(&self) -> bool {
+        self.modem
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    pub fn model(&self) -> Model {
+        self.modem.model
+    }
+}
+
+fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+fn form(body: &[u8]) -> HashMap<String, String> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((decode(k), decode(v)))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let h = u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?');
+                out.push(h);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Serializes requests like the modem and applies the delay; counts overlaps.
+async fn enter(m: &Modem) -> tokio::sync::MutexGuard<'_, ()> {
+    if m.counts.in_flight.fetch_add(1, Ordering::SeqCst) > 0 {
+        m.counts.overlapping.fetch_add(1, Ordering::SeqCst);
+    }
+    let guard = m.serial.lock().await;
+    let delay = m
+        .faults
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .delay;
+    tokio::time::sleep(delay).await;
+    guard
+}
+
+fn leave(m: &Modem) {
+    m.counts.in_flight.fetch_sub(1, Ordering::SeqCst);
+}
+
+async fn root(State(m): State<Arc<Modem>>) -> Response {
+    let _g = enter(&m).await;
+    let id = m.next_id.fetch_add(1, Ordering::SeqCst);
+    leave(&m);
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, "/login.html".to_owned()),
+            (header::SET_COOKIE, format!("preSession=pre{id}; path=/")),
+        ],
+    )
+        .into_response()
+}
+
+async fn login(State(m): State<Arc<Modem>>, headers: HeaderMap, body: Bytes) -> Response {
+    let _g = enter(&m).await;
+    let answer = login_answer(&m, &cookies(&headers), &form(&body));
+    leave(&m);
+    answer
+}
+
+fn login_answer(
+    m: &Modem,
+    cookies: &HashMap<String, String>,
+    f: &HashMap<String, String>,
+) -> Response {
+    let text = |s: &str| (StatusCode::OK, s.to_owned()).into_response();
+    if m.model == Model::Coda {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let pre = cookies.get("preSession");
+    if pre.is_none() || pre != f.get("preSession") {
+        return text("session timeout expired");
+    }
+    if *m.locked.lock().unwrap_or_else(PoisonError::into_inner) {
+        return text("LoginProtect=3|58|21");
+    }
+    if f.get("usr") != Some(&m.user) || f.get("pwd") != Some(&m.password) {
+        let mut failures = m.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        *failures += 1;
+        if *failures >= LOCKOUT_AFTER {
+            *m.locked.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        }
+        return text("Wrong Credentials.");
+    }
+    let mut session = m.session.lock().unwrap_or_else(PoisonError::into_inner);
+    if session.is_some() && f.get("forcelogoff").map(String::as_str) != Some("1") {
+        m.counts.repeat_logins.fetch_add(1, Ordering::SeqCst);
+        return text("Repeat Login");
+    }
+    let id = format!("s{}", m.next_id.fetch_add(1, Ordering::SeqCst));
+    *session = Some(id.clone());
+    m.counts.logins.fetch_add(1, Ordering::SeqCst);
+    (
+        StatusCode::OK,
+        [(
+            header::SET_COOKIE,
+            format!("session={id}; path=/; HttpOnly"),
+        )],
+        "success",
+    )
+        .into_response()
+}
+
+async fn logout(State(m): State<Arc<Modem>>, headers: HeaderMap, body: Bytes) -> Response {
+    let _g = enter(&m).await;
+    let f = form(&body);
+    let c = cookies(&headers);
+    let mut session = m.session.lock().unwrap_or_else(PoisonError::into_inner);
+    if f.get("data").map(String::as_str) == Some("byebye")
+        && session.is_some()
+        && c.get("session") == session.as_ref()
+    {
+        *session = None;
+        m.counts.logouts.fetch_add(1, Ordering::SeqCst);
+    }
+    leave(&m);
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, "/login.html"),
+            (
+                header::SET_COOKIE,
+                "session=deleted; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            ),
+        ],
+    )
+        .into_response()
+}
+
+async fn data(
+    State(m): State<Arc<Modem>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let _g = enter(&m).await;
+    let answer = data_answer(&m, &name, &cookies(&headers)).await;
+    leave(&m);
+    answer
+}
+
+async fn data_answer(m: &Modem, name: &str, c: &HashMap<String, String>) -> Response {
+    m.counts.data_requests.fetch_add(1, Ordering::SeqCst);
+    if m.model == Model::Cgnv4 {
+        let session = m
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if session.is_none() || c.get("session") != session.as_ref() {
+            return (StatusCode::FOUND, [(header::LOCATION, "/login.html")]).into_response();
+        }
+    }
+    let faults = m
+        .faults
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if faults.hang_data {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    if faults.html_data {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>Unknown error.</body></html>",
+        )
+            .into_response();
+    }
+    let Some(stem) = name.strip_suffix(".asp") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match std::fs::read(m.fixtures.join(format!("{stem}.json"))) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
