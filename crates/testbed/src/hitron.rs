@@ -26,6 +26,21 @@ pub enum Model {
     Cgnv4,
     /// CODA-56 without login (variant C), fixtures `coda/`.
     Coda,
+    /// Older firmware (variant B, CGN3/CODA-4582): `user` + `pws` login, cookie `userid`;
+    /// serves the `cgnv4/` fixtures.
+    Cgn3,
+}
+
+/// How the simulator is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// Plain HTTP.
+    None,
+    /// HTTPS with a fresh self-signed ECDSA certificate (TLS 1.2 and 1.3).
+    Modern,
+    /// HTTPS like the CGNV4-FX4: a self-signed 1024-bit RSA certificate (MAC address as
+    /// CN, no SAN), TLS 1.2. ring cannot sign with such a key, so RustCrypto's `rsa` does.
+    Legacy1024,
 }
 
 /// What to do wrong.
@@ -91,14 +106,14 @@ fn fixtures_dir(model: Model) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/hitron")
         .join(match model {
-            Model::Cgnv4 => "cgnv4",
+            Model::Cgnv4 | Model::Cgn3 => "cgnv4",
             Model::Coda => "coda",
         })
 }
 
 impl HitronSim {
     /// Starts a modem with credentials `user`/`password`, over HTTPS if `tls`.
-    pub async fn start(model: Model, user: &str, password: &str, tls: bool) -> Self {
+    pub async fn start(model: Model, user: &str, password: &str, tls: Tls) -> Self {
         let tallies = Arc::new(Counts::default());
         let shared = Arc::new(Modem {
             model,
@@ -125,30 +140,9 @@ impl HitronSim {
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let mut cert_der = None;
-        if tls {
-            let key = rcgen::KeyPair::generate().expect("key");
-            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-            params.distinguished_name = rcgen::DistinguishedName::new();
-            params
-                .distinguished_name
-                .push(rcgen::DnType::CommonName, "02:00:00:00:00:00");
-            params
-                .distinguished_name
-                .push(rcgen::DnType::OrganizationName, "Hitron Technologies");
-            let cert = params.self_signed(&key).expect("cert");
-            let der = cert.der().to_vec();
-            cert_der = Some(der.clone());
-            let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![der.into()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            )
-            .expect("server config");
+        if tls != Tls::None {
+            let (der, config) = server_config(tls);
+            cert_der = Some(der);
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
             tokio::spawn(async move {
                 let mut rx = rx;
@@ -220,6 +214,98 @@ impl HitronSim {
     }
 }
 
+/// The certificate (DER) and the server config for `tls`.
+fn server_config(tls: Tls) -> (Vec<u8>, rustls::ServerConfig) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    if tls == Tls::Legacy1024 {
+        use rsa::pkcs8::DecodePrivateKey as _;
+        use rustls::pki_types::pem::PemObject as _;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hitron");
+        let cert = rustls::pki_types::CertificateDer::from_pem_file(dir.join("cgnv4-1024.crt"))
+            .expect("certificate");
+        let key_pem = std::fs::read_to_string(dir.join("cgnv4-1024.key")).expect("key");
+        let key = rsa::RsaPrivateKey::from_pkcs8_pem(&key_pem).expect("RSA key");
+        let der = cert.to_vec();
+        let certified = Arc::new(rustls::sign::CertifiedKey::new(
+            vec![cert],
+            Arc::new(Rsa1024(key)),
+        ));
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .expect("TLS 1.2")
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(OneCert(certified)));
+        return (der, config);
+    }
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "02:00:00:00:00:00");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Hitron Technologies");
+    let cert = params.self_signed(&key).expect("cert");
+    let der = cert.der().to_vec();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![der.clone().into()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("server config");
+    (der, config)
+}
+
+#[derive(Debug)]
+struct OneCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for OneCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+/// A 1024-bit RSA key signing TLS 1.2 handshakes with PKCS#1 v1.5 and SHA-256.
+#[derive(Debug)]
+struct Rsa1024(rsa::RsaPrivateKey);
+
+impl rustls::sign::SigningKey for Rsa1024 {
+    fn choose_scheme(
+        &self,
+        offered: &[rustls::SignatureScheme],
+    ) -> Option<Box<dyn rustls::sign::Signer>> {
+        offered
+            .contains(&rustls::SignatureScheme::RSA_PKCS1_SHA256)
+            .then(|| Box::new(Rsa1024Signer(self.0.clone())) as Box<dyn rustls::sign::Signer>)
+    }
+
+    fn algorithm(&self) -> rustls::SignatureAlgorithm {
+        rustls::SignatureAlgorithm::RSA
+    }
+}
+
+#[derive(Debug)]
+struct Rsa1024Signer(rsa::RsaPrivateKey);
+
+impl rustls::sign::Signer for Rsa1024Signer {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+        use rsa::signature::{SignatureEncoding as _, Signer as _};
+        let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(self.0.clone());
+        Ok(key.sign(message).to_vec())
+    }
+
+    fn scheme(&self) -> rustls::SignatureScheme {
+        rustls::SignatureScheme::RSA_PKCS1_SHA256
+    }
+}
+
 fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
     headers
         .get_all(header::COOKIE)
@@ -283,6 +369,10 @@ fn leave(m: &Modem) {
 
 async fn root(State(m): State<Arc<Modem>>) -> Response {
     let _g = enter(&m).await;
+    if m.model != Model::Cgnv4 {
+        leave(&m);
+        return (StatusCode::OK, "<html>login</html>").into_response();
+    }
     let id = m.next_id.fetch_add(1, Ordering::SeqCst);
     leave(&m);
     (
@@ -310,6 +400,23 @@ fn login_answer(
     let text = |s: &str| (StatusCode::OK, s.to_owned()).into_response();
     if m.model == Model::Coda {
         return StatusCode::NOT_FOUND.into_response();
+    }
+    if m.model == Model::Cgn3 {
+        let password_ok = f.get("pws") == Some(&m.password) || f.get("pwd") == Some(&m.password);
+        if f.get("user") != Some(&m.user) || !password_ok {
+            return (StatusCode::OK, String::new()).into_response();
+        }
+        let id = format!("u{}", m.next_id.fetch_add(1, Ordering::SeqCst));
+        *m.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(id.clone());
+        m.counts.logins.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, "/index.html".to_owned()),
+                (header::SET_COOKIE, format!("userid={id}; path=/")),
+            ],
+        )
+            .into_response();
     }
     let pre = cookies.get("preSession");
     if pre.is_none() || pre != f.get("preSession") {
@@ -352,7 +459,7 @@ async fn logout(State(m): State<Arc<Modem>>, headers: HeaderMap, body: Bytes) ->
     let mut session = m.session.lock().unwrap_or_else(PoisonError::into_inner);
     if f.get("data").map(String::as_str) == Some("byebye")
         && session.is_some()
-        && c.get("session") == session.as_ref()
+        && (c.get("session") == session.as_ref() || c.get("userid") == session.as_ref())
     {
         *session = None;
         m.counts.logouts.fetch_add(1, Ordering::SeqCst);
@@ -384,13 +491,18 @@ async fn data(
 
 async fn data_answer(m: &Modem, name: &str, c: &HashMap<String, String>) -> Response {
     m.counts.data_requests.fetch_add(1, Ordering::SeqCst);
-    if m.model == Model::Cgnv4 {
+    if m.model != Model::Coda {
         let session = m
             .session
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        if session.is_none() || c.get("session") != session.as_ref() {
+        let cookie = if m.model == Model::Cgn3 {
+            "userid"
+        } else {
+            "session"
+        };
+        if session.is_none() || c.get(cookie) != session.as_ref() {
             return (StatusCode::FOUND, [(header::LOCATION, "/login.html")]).into_response();
         }
     }

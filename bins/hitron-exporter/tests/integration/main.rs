@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use e2e_tests::{ExporterProcess, get_text, sample};
-use testbed::hitron::{Faults, HitronSim, Model};
+use testbed::hitron::{Faults, HitronSim, Model, Tls};
 
 const PASSWORD: &str = "s3cr3t-Pa55";
 
@@ -92,7 +92,7 @@ fn no_secret_in_logs(p: &ExporterProcess) {
 
 #[tokio::test]
 async fn cgnv4_with_url_parameters_and_pin_like_the_original() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, true).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Legacy1024).await;
     let pin = sha256_pin(sim.cert_der.as_deref().expect("tls"));
     let (p, _) = start(None);
     let (status, body) = probe(
@@ -118,8 +118,71 @@ async fn cgnv4_with_url_parameters_and_pin_like_the_original() {
 }
 
 #[tokio::test]
+async fn without_a_fingerprint_it_connects_and_logs_the_one_seen() {
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Legacy1024).await;
+    let pin = sha256_pin(sim.cert_der.as_deref().expect("tls")).to_lowercase();
+    let (p, _) = start(None);
+    let (_, body) = probe(
+        &p,
+        &format!(
+            "target=127.0.0.1&_port={}&usr=admin&pwd={PASSWORD}",
+            sim.addr.port()
+        ),
+    )
+    .await;
+    assert_eq!(sample(&body, "probe_success"), Some(1.0), "{body}");
+    assert!(
+        p.log()
+            .iter()
+            .any(|l| l.contains("level=warn") && l.contains(&pin)),
+        "{:?}",
+        p.log()
+    );
+    no_secret_in_logs(&p);
+}
+
+#[tokio::test]
+async fn older_firmware_login_is_detected() {
+    let sim = HitronSim::start(Model::Cgn3, "cusadmin", PASSWORD, Tls::None).await;
+    let (p, _dir) = start(Some(&format!(
+        "modules:\n  rogers:\n    scheme: http\n    username: cusadmin\n    password: {PASSWORD}\n"
+    )));
+    let (_, body) = probe(
+        &p,
+        &format!("target=127.0.0.1&_port={}&module=rogers", sim.addr.port()),
+    )
+    .await;
+    assert_eq!(
+        sample(&body, "probe_success"),
+        Some(1.0),
+        "{body}\n{:?}",
+        p.log()
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "hitron_cm_bpi_info{auth=\"authorized\",tek=\"operational\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(sim.counts.logins.load(Ordering::SeqCst), 1);
+    assert_eq!(sim.counts.logouts.load(Ordering::SeqCst), 1);
+    no_secret_in_logs(&p);
+}
+
+#[tokio::test]
+async fn a_required_fingerprint_is_required() {
+    let (p, _dir) = start(Some(
+        "modules:\n  default:\n    require_fingerprint: true\n",
+    ));
+    let (status, body) = probe(&p, "target=192.0.2.1&usr=a&pwd=b").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("requires a fingerprint"), "{body}");
+}
+
+#[tokio::test]
 async fn coda_without_login_over_http_with_ofdm() {
-    let sim = HitronSim::start(Model::Coda, "", "", false).await;
+    let sim = HitronSim::start(Model::Coda, "", "", Tls::None).await;
     let (p, _) = start(Some(
         "modules:\n  coda:\n    scheme: http\n    variant: coda\n",
     ));
@@ -140,7 +203,7 @@ async fn coda_without_login_over_http_with_ofdm() {
 
 #[tokio::test]
 async fn wrong_pin_wrong_password_and_lockout_fail_cleanly() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, true).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Modern).await;
     let (p, _dir) = start(Some(&format!(
         "modules:\n  default:\n    username: admin\n    password_env: HITRON_TEST_UNSET_VAR\n  home:\n    username: admin\n    password: wrong\n  ok:\n    username: admin\n    password: {PASSWORD}\n"
     )));
@@ -201,7 +264,7 @@ async fn wrong_pin_wrong_password_and_lockout_fail_cleanly() {
 
 #[tokio::test]
 async fn concurrent_probes_are_serialized_and_always_log_out() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, false).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None).await;
     sim.set_faults(Faults {
         delay: Duration::from_millis(20),
         ..Faults::default()
@@ -222,7 +285,7 @@ async fn concurrent_probes_are_serialized_and_always_log_out() {
 
 #[tokio::test]
 async fn a_hanging_modem_ends_within_the_timeout_and_is_logged_out() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, false).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None).await;
     sim.set_faults(Faults {
         hang_data: true,
         ..Faults::default()
