@@ -140,7 +140,15 @@ impl HitronSim {
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let mut cert_der = None;
-        if tls != Tls::None {
+        if tls == Tls::None {
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
+        } else {
             let (der, config) = server_config(tls);
             cert_der = Some(der);
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -165,14 +173,6 @@ impl HitronSim {
                         }
                     }
                 }
-            });
-        } else {
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
             });
         }
         Self {
