@@ -11,6 +11,8 @@
 //!   requests per second under `wrk` on loopback (if wrk is installed).
 //! - `bench-reaction`: reaction-exporter throughput on a 1,000,000-line backlog, `/metrics`
 //!   latency while a journal backlog is read, and memory after 1,000,000 distinct IPs.
+//! - `bench-hitron`: hitron-exporter probe latency against the modem simulator, 100 modems
+//!   probed at once, and the exporter's memory (`examples/probe_bench.rs`).
 //! - `bench-geoip`: geoip-conn-exporter's collection cycle over 50,000 real connections
 //!   in a network namespace, against `/proc/net/tcp` parsing, and its idle memory (root).
 
@@ -53,9 +55,10 @@ fn main() -> ExitCode {
         Some("bench") => bench(),
         Some("bench-reaction") => bench_reaction::run(&root()),
         Some("bench-geoip") => bench_geoip::run(&root()),
+        Some("bench-hitron") => bench_hitron(),
         Some("__geoip-conns") => bench_geoip::child(&args[1..]),
         _ => Err(
-            "usage: cargo xtask <ci | deps | codegen [--check] | run | bench | bench-reaction | bench-geoip>"
+            "usage: cargo xtask <ci | deps | codegen [--check] | run | bench | bench-reaction | bench-geoip | bench-hitron>"
                 .into(),
         ),
     };
@@ -270,6 +273,26 @@ fn run_all() -> Result {
     } else {
         Err(failed.join("; "))
     }
+}
+
+fn bench_hitron() -> Result {
+    let mut build = cargo();
+    build.args(["build", "--quiet", "--release", "-p", "hitron-exporter"]);
+    run(build)?;
+    let bin = target_dir("release").join("hitron-exporter");
+    let mut bench = cargo();
+    bench.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "hitron-exporter",
+        "--example",
+        "probe_bench",
+        "--",
+    ]);
+    bench.arg(bin);
+    run(bench)
 }
 
 fn bench() -> Result {

@@ -295,7 +295,8 @@ impl Prober for HitronProber {
 
     async fn probe(&self, req: ProbeRequest) -> Result<Vec<Family>, ProbeError<ModemError>> {
         let plan = self.plan(&req)?;
-        let host = plan.host.clone();
+        // One modem per address and port (a lab may forward several modems' ports).
+        let host = plan.base.clone();
         let prefixes = plan.module.byte_prefixes;
         if let Some(until) = self
             .shared

@@ -334,3 +334,83 @@ async fn bad_requests_are_400() {
         assert!(body.contains(want), "{q}: {body}");
     }
 }
+
+#[test]
+fn the_config_example_is_valid() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config-examples/hitron-exporter.yml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hitron-exporter"))
+        .arg("--config.file")
+        .arg(&example)
+        .arg("--config.check")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for key in [
+        "modules:",
+        "variant:",
+        "scheme:",
+        "request_timeout:",
+        "byte_prefixes:",
+        "ofdm:",
+        "force_logoff:",
+        "require_fingerprint:",
+        "password_file:",
+        "password_command:",
+        "fingerprint:",
+        "allow_url_credentials:",
+        "allowed_targets:",
+        "max_timeout:",
+    ] {
+        assert!(
+            std::fs::read_to_string(&example)
+                .expect("read")
+                .contains(key),
+            "{key}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_session_is_reported_and_force_ends_it() {
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None).await;
+    sim.occupy_session();
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("pw");
+    std::fs::write(&file, format!("{PASSWORD}\n")).expect("write");
+    let (p, _cfg) = start(Some(&format!(
+        "modules:\n  default:\n    scheme: http\n    username: admin\n    password_file: {}\n  cmd:\n    scheme: http\n    username: admin\n    password_command: [printf, '%s', '{PASSWORD}']\n",
+        file.display()
+    )));
+    let q = format!("target=127.0.0.1&_port={}", sim.addr.port());
+    let (_, body) = probe(&p, &q).await;
+    assert_eq!(sample(&body, "probe_success"), Some(0.0));
+    assert_eq!(sim.counts.repeat_logins.load(Ordering::SeqCst), 1);
+    assert!(
+        p.log().iter().any(|l| l.contains("Repeat Login")),
+        "{:?}",
+        p.log()
+    );
+    // force=1 (the original's parameter) logs the other session out; the password comes
+    // from the module's file, then from its command.
+    let (_, body) = probe(&p, &format!("{q}&force=1")).await;
+    assert_eq!(sample(&body, "probe_success"), Some(1.0), "{body}");
+    let (_, body) = probe(&p, &format!("{q}&module=cmd")).await;
+    assert_eq!(sample(&body, "probe_success"), Some(1.0), "{body}");
+    assert_eq!(sim.counts.logins.load(Ordering::SeqCst), 2);
+    assert_eq!(sim.counts.logouts.load(Ordering::SeqCst), 2);
+    let metrics = get_text(&p.url("/metrics")).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "hitron_exporter_probe_failures_total{reason=\"repeat_login\"}"
+        ),
+        Some(1.0)
+    );
+    no_secret_in_logs(&p);
+}

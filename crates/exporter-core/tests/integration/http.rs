@@ -249,10 +249,16 @@ async fn probe_answers_success_failure_timeout_and_bad_requests() {
     assert!(hang.text().await.expect("t").contains("probe_success 0\n"));
 
     // Two hung probes hold both request slots: a third request is refused, not queued.
-    let a = tokio::spawn(c.get(r.url("/probe?target=hang")).send());
-    let b = tokio::spawn(c.get(r.url("/probe?target=hang")).send());
+    // (A long scrape timeout keeps them hung however slow this machine is right now.)
+    let stuck_probe = || {
+        c.get(r.url("/probe?target=hang"))
+            .header("x-prometheus-scrape-timeout-seconds", "60")
+            .send()
+    };
+    let a = tokio::spawn(stuck_probe());
+    let b = tokio::spawn(stuck_probe());
     let mut refused = false;
-    for _ in 0..100 {
+    for _ in 0..500 {
         let third = c.get(r.url("/-/healthy")).send().await.expect("third");
         if third.status() == 503 {
             refused = true;
