@@ -185,26 +185,41 @@ fn restore(
 }
 
 async fn follow_file(
-    mut tail: FileTail,
+    tail: FileTail,
     engine: Arc<Mutex<Engine>>,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Reads and parses a batch on a blocking thread.
+    let read = |mut tail: FileTail| {
+        tokio::task::spawn_blocking(move || {
+            let mut lines = crate::pipeline::Batch::default();
+            let r = tail.poll(&mut lines, crate::source::BATCH);
+            lines.parse_all();
+            (tail, lines, r)
+        })
+    };
+    // Between drains the tail rests here; while draining it is with the reader.
+    let mut resting = Some(tail);
     loop {
         // Drain what is there in batches (each under the lock only briefly), then wait.
+        // The next batch is read and parsed while this one is counted: a backlog keeps
+        // both cores busy.
+        let Some(tail) = resting.take() else { return };
+        let mut pending = read(tail);
         loop {
-            let polled = tokio::task::spawn_blocking(move || {
-                let mut lines = crate::pipeline::Batch::default();
-                let r = tail.poll(&mut lines, crate::source::BATCH);
-                (tail, lines, r)
-            })
-            .await;
-            let Ok((t, lines, result)) = polled else {
+            let Ok((t, lines, result)) = pending.await else {
                 tracing::error!("file reader task failed");
                 return;
             };
-            tail = t;
             let n = lines.len();
+            let more = result.is_ok() && n >= crate::source::BATCH && !*stop.borrow();
+            let next = if more {
+                Some(read(t))
+            } else {
+                resting = Some(t);
+                None
+            };
             if let Ok(stats) = &result
                 && stats.skipped_long_lines > 0
             {
@@ -215,13 +230,11 @@ async fn follow_file(
                     .unparsed += stats.skipped_long_lines;
             }
             crate::source::process_batch(&engine, lines);
-            if let Err(e) = result {
+            if let Err(e) = &result {
                 tracing::warn!(error = %e, "cannot read the log file");
-                break;
             }
-            if n < crate::source::BATCH || *stop.borrow() {
-                break;
-            }
+            let Some(next) = next else { break };
+            pending = next;
             tokio::task::yield_now().await;
         }
         tokio::select! {

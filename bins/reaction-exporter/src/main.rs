@@ -7,6 +7,7 @@
 mod app;
 mod config;
 mod counters;
+mod detached;
 mod labels;
 mod logline;
 mod pipeline;

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Export;
 use crate::counters::{Counters, Key, KeyRef, Metric};
+use crate::detached::Detached;
 use crate::labels::{LabelPlan, Labels};
-use crate::logline::{self, CommandState, Event};
+use crate::logline::{self, CommandState, Event, Unparsed};
 use crate::topology::{Topology, extract_patterns};
 
 /// Label (name, value) pairs of one event, borrowed.
@@ -43,6 +44,8 @@ pub struct Line {
 pub struct Batch {
     text: String,
     lines: Vec<LineMeta>,
+    /// The lines parsed ahead (by [`Batch::parse_all`], on the reader's thread), or empty.
+    parsed: Vec<Result<Detached, Unparsed>>,
 }
 
 #[derive(Debug)]
@@ -91,9 +94,36 @@ impl Batch {
         self.lines[i].position.clone()
     }
 
+    /// Parses every line now, so that counting (under the engine lock, on another
+    /// thread) does not have to.
+    pub fn parse_all(&mut self) {
+        let mut start = 0;
+        self.parsed = self
+            .lines
+            .iter()
+            .map(|m| {
+                let line = &self.text[start..m.end];
+                start = m.end;
+                crate::detached::parse(line, &self.text)
+            })
+            .collect();
+    }
+
     /// Counts every line, in order.
     pub fn process_into(self, engine: &mut Engine, now: u64) {
         let mut start = 0;
+        if self.parsed.len() == self.lines.len() {
+            for (m, parsed) in self.lines.into_iter().zip(&self.parsed) {
+                let line = &self.text[start..m.end];
+                let event = match parsed {
+                    Ok(d) => Ok(crate::detached::attach(d, &self.text)),
+                    Err(e) => Err(e.clone()),
+                };
+                engine.apply(event, line, m.time_us, m.position, now);
+                start = m.end;
+            }
+            return;
+        }
         for m in self.lines {
             engine.process(&self.text[start..m.end], m.time_us, m.position, now);
             start = m.end;
@@ -149,8 +179,20 @@ impl Engine {
 
     /// Counts one line. `now` is the wall-clock Unix second (series idle time).
     pub fn process(&mut self, text: &str, time_us: u64, position: Position, now: u64) {
+        self.apply(logline::parse(text), text, time_us, position, now);
+    }
+
+    /// Counts one parsed line (`text` is only for the debug log of unparsed lines).
+    fn apply(
+        &mut self,
+        parsed: Result<Event<'_>, Unparsed>,
+        text: &str,
+        time_us: u64,
+        position: Position,
+        now: u64,
+    ) {
         self.counters.lines += 1;
-        match logline::parse(text) {
+        match parsed {
             Ok(event) => {
                 if !self.count(event, time_us, now) {
                     self.counters.unparsed += 1;

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::pipeline::{Batch, Engine};
 
-/// Lines processed under one lock: long enough to be efficient, short enough that a
-/// scrape waiting for the lock waits about a millisecond.
-pub const BATCH: usize = 2048;
+/// Lines read, parsed and then counted under one lock: long enough for the reader and
+/// the counter to overlap well on a backlog (2048 gave about 1.0M lines/s, 8192 about
+/// 1.4M), short enough that a scrape waiting for the lock waits a few milliseconds.
+pub const BATCH: usize = 8192;
 
 /// Counts a batch under the engine lock.
 pub fn process_batch(engine: &Arc<Mutex<Engine>>, lines: Batch) {
