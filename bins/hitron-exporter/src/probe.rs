@@ -133,6 +133,28 @@ struct Plan {
     module: Module,
 }
 
+/// `192.168.0.1`, `modem.lan`, `192.168.0.1:8443`, `[2001:db8::1]:443`, `2001:db8::1`:
+/// the host (without brackets) and the port if given.
+fn split_host_port(target: &str) -> Option<(String, Option<u16>)> {
+    if target.is_empty() || target.contains(['/', '?', '#', '@', ' ']) {
+        return None;
+    }
+    if let Ok(sa) = target.parse::<std::net::SocketAddr>() {
+        return Some((sa.ip().to_string(), Some(sa.port())));
+    }
+    let bare = target.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return Some((bare.to_owned(), None));
+    }
+    match target.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && !h.contains(':') => {
+            Some((h.to_owned(), Some(p.parse().ok()?)))
+        }
+        Some(_) => None,
+        None => Some((target.to_owned(), None)),
+    }
+}
+
 fn bad(msg: impl Into<String>) -> ProbeError<ModemError> {
     ProbeError::BadRequest(msg.into())
 }
@@ -157,10 +179,11 @@ impl HitronProber {
             .cloned()
             .or_else(|| (module_name == "default").then(Module::default))
             .ok_or_else(|| bad(format!("unknown module {module_name:?}")))?;
-        let host = target.trim().to_owned();
-        if host.contains(['/', '?', '#', '@', ' ']) {
-            return Err(bad("target must be a host name or address"));
-        }
+        let (host, target_port) = split_host_port(target.trim()).ok_or_else(|| {
+            bad(format!(
+                "target {target:?} is not host, host:port or [ipv6]:port"
+            ))
+        })?;
         if !self.allow.allows(&host) {
             return Err(bad(format!("target {host:?} is not in allowed_targets")));
         }
@@ -168,7 +191,7 @@ impl HitronProber {
             Some(p) => p
                 .parse::<u16>()
                 .map_err(|_| bad(format!("_port {p:?} is not a port number")))?,
-            None => module.port(),
+            None => target_port.unwrap_or_else(|| module.port()),
         };
         let force = match req.get("force") {
             None | Some("" | "0") => module.force_logoff,
@@ -346,5 +369,31 @@ impl Prober for HitronProber {
             .map_err(|e| ProbeError::Failed(ModemError::LoginFailed(format!("probe task: {e}"))))?
             .map_err(ProbeError::Failed)?;
         Ok(metrics::families(&data, prefixes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host_port;
+
+    #[test]
+    fn target_forms() {
+        let s = |t: &str| split_host_port(t);
+        assert_eq!(s("192.168.0.1"), Some(("192.168.0.1".into(), None)));
+        assert_eq!(
+            s("192.168.0.1:8443"),
+            Some(("192.168.0.1".into(), Some(8443)))
+        );
+        assert_eq!(s("modem.lan"), Some(("modem.lan".into(), None)));
+        assert_eq!(s("modem.lan:80"), Some(("modem.lan".into(), Some(80))));
+        assert_eq!(s("2001:db8::1"), Some(("2001:db8::1".into(), None)));
+        assert_eq!(s("[2001:db8::1]"), Some(("2001:db8::1".into(), None)));
+        assert_eq!(
+            s("[2001:db8::1]:443"),
+            Some(("2001:db8::1".into(), Some(443)))
+        );
+        assert_eq!(s("modem.lan:x"), None);
+        assert_eq!(s("http://modem"), None);
+        assert_eq!(s(""), None);
     }
 }

@@ -414,3 +414,33 @@ async fn another_session_is_reported_and_force_ends_it() {
     );
     no_secret_in_logs(&p);
 }
+
+/// A real Prometheus scraping /probe with the README's relabel config: the modem becomes
+/// the instance, the exporter the address, and nothing secret is in Prometheus' config.
+#[tokio::test]
+async fn prometheus_scrapes_probe_with_the_documented_relabeling() {
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None).await;
+    let (p, _dir) = start(Some(&format!(
+        "modules:\n  home:\n    scheme: http\n    username: admin\n    password: {PASSWORD}\n"
+    )));
+    let mut job = e2e_tests::Job::new("hitron", sim.addr);
+    job.extra = format!(
+        "    metrics_path: /probe\n    params:\n      module: [home]\n    relabel_configs:\n      - source_labels: [__address__]\n        target_label: __param_target\n      - source_labels: [__param_target]\n        target_label: instance\n      - target_label: __address__\n        replacement: {}\n",
+        p.addr
+    );
+    let prom = e2e_tests::Prometheus::start(&[job]);
+    let got = prom
+        .wait_for("hitron_channel_downstream_snr", 8, Duration::from_secs(30))
+        .await;
+    assert_eq!(got.len(), 8, "{got:?}\n{:?}", p.log());
+    assert!(
+        got.iter()
+            .all(|(m, _)| m["instance"] == sim.addr.to_string() && m["job"] == "hitron"),
+        "{got:?}"
+    );
+    let up = prom
+        .wait_for("probe_success == 1", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(up.len(), 1);
+    no_secret_in_logs(&p);
+}
