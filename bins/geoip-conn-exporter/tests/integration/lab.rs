@@ -145,15 +145,27 @@ impl Lab {
         std::fs::rename(&tmp, self.database()).expect("rename db");
     }
 
+    /// A process living in the host namespace (for `namespaces: [{pid: …}]`).
+    pub fn process_in_host(&self) -> std::process::Child {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &self.host.name, "sleep", "600"])
+            .spawn()
+            .expect("ip netns exec")
+    }
+
     /// A config watching only the host namespace, with `extra` YAML appended.
     pub fn config(&self, extra: &str) -> PathBuf {
+        self.config_for(&format!("name: '{}'", self.host.name), extra)
+    }
+
+    /// A config watching the namespace given by `selector` (`name: …`, `pid: …`).
+    pub fn config_for(&self, selector: &str, extra: &str) -> PathBuf {
         let path = self.dir.path().join("config.yml");
         std::fs::write(
             &path,
             format!(
-                "database: '{}'\nown_namespace: false\nnamespaces:\n  - name: '{}'\n    label: host-under-test\n{extra}",
+                "database: '{}'\nown_namespace: false\nnamespaces:\n  - {selector}\n    label: host-under-test\n{extra}",
                 self.database().display(),
-                self.host.name,
             ),
         )
         .expect("write config");

@@ -104,6 +104,34 @@ async fn a_replaced_database_is_used_without_restart() {
     );
 }
 
+#[tokio::test]
+async fn a_namespace_given_by_pid_is_counted() {
+    let lab = Lab::new();
+    let mut holder = lab.process_in_host();
+    // `ip netns exec` enters the namespace before exec'ing sleep: wait until it has.
+    let inode = |path: &str| {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(path).map(|m| m.ino()).ok()
+    };
+    let host = inode(&lab.host.path().display().to_string());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while inode(&format!("/proc/{}/ns/net", holder.id())) != host && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let config = lab.config_for(
+        &format!("pid: {}", holder.id()),
+        "blacklist: ['192.0.2.0/24', '203.0.113.99']\n",
+    );
+    let p = start(&config, &["-interval=1"]);
+    let body = wait_for(&p, "job_location{location=\"GB\"}", 6.0).await;
+    assert_eq!(
+        sample(&body, "geoip_conn_namespace_up{netns=\"host-under-test\"}"),
+        Some(1.0)
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
 #[test]
 fn the_config_example_is_valid_and_complete() {
     let example =
