@@ -93,7 +93,6 @@ pub struct Session {
     cookies: BTreeMap<String, String>,
     request_timeout: Duration,
     deadline: Instant,
-    logged_in: bool,
     logout_path: Option<&'static str>,
 }
 
@@ -129,7 +128,6 @@ impl Session {
             cookies: BTreeMap::new(),
             request_timeout,
             deadline,
-            logged_in: false,
             logout_path: None,
         })
     }
@@ -289,7 +287,6 @@ impl Session {
                 let text = String::from_utf8_lossy(&body);
                 let text = text.trim();
                 if status == StatusCode::OK && text == "success" {
-                    self.logged_in = true;
                     self.logout_path = Some("/goform/logout");
                     return Ok(());
                 }
@@ -308,7 +305,6 @@ impl Session {
                     )
                     .await?;
                 if self.cookies.contains_key("userid") {
-                    self.logged_in = true;
                     self.logout_path = Some("/goform/logout");
                     return Ok(());
                 }
@@ -351,7 +347,6 @@ impl Session {
             ),
             Err(e) => tracing::warn!(error = %e, "logout failed"),
         }
-        self.logged_in = false;
     }
 }
 

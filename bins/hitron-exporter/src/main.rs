@@ -43,10 +43,6 @@ fn main() -> ExitCode {
     exporter_core::launch(exporter_info!("hitron"), cli.core, &sources, setup)
 }
 
-#[allow(
-    clippy::needless_pass_by_value,
-    reason = "the signature launch() calls with the loaded config"
-)]
 fn setup(config: Config, ex: &mut Exporter) -> Result<(), String> {
     let settings = ProbeSettings {
         max_timeout: config.max_timeout,
