@@ -1,14 +1,25 @@
-//! ssp-exporter: account balances from ISP / hosting self-service portals.
-//!
-//! Until the providers land, this binary serves the shared endpoints and its self-metrics
-//! with the original's listen flags and environment variables.
+//! ssp-exporter: account balances from ISP / hosting self-service portals, a drop-in for
+//! freefd/ssp-exporter (its config file, flags, environment variables and `ssp_balance`).
+//! Providers implemented so far: Vultr; the others are accepted in the config and
+//! reported with `ssp_up 0` and `ssp_last_error_info{reason="not_implemented"}`.
 
+// Tests compare exact values, which are exact in f64.
+#![cfg_attr(test, allow(clippy::float_cmp))]
+
+mod config;
+mod interval;
+mod poller;
+mod providers;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use exporter_core::cli::{self, CoreArgs, CoreDefaults, LogLevel};
 use exporter_core::config::ConfigSources;
-use exporter_core::{NoConfig, exporter_info};
+use exporter_core::{Exporter, exporter_info};
+
+use crate::config::Config;
 
 /// The original's default: `localhost:10032`.
 const DEFAULT_ADDRESS: &str = "localhost";
@@ -19,6 +30,25 @@ const DEFAULT_PORT: u16 = 10032;
 struct Cli {
     #[command(flatten)]
     core: CoreArgs,
+
+    /// The original's config file (YAML or JSON); same as `--config.file`.
+    #[arg(
+        short = 'c',
+        long = "config",
+        env = "SSP_EXPORTER_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+
+    /// A JSON Schema (YAML or JSON) the original validated the config with. The built-in
+    /// checks are stricter; applying a user schema as well is not implemented yet.
+    #[arg(
+        short = 's',
+        long = "schema",
+        env = "SSP_EXPORTER_SCHEMA_FILE",
+        value_name = "FILE"
+    )]
+    schema: Option<PathBuf>,
 
     /// Address to bind (the original's flag; `--web.listen-address` takes precedence).
     #[arg(short = 'a', long = "address", env = "SSP_EXPORTER_BIND_ADDRESS", default_value = DEFAULT_ADDRESS)]
@@ -58,13 +88,29 @@ fn main() -> ExitCode {
         cli.core.log_level = level;
     }
     let sources = ConfigSources {
-        file: cli.core.config_file.clone(),
+        file: cli.config.clone().or_else(|| cli.core.config_file.clone()),
         ..ConfigSources::default()
     };
-    exporter_core::launch(
-        exporter_info!("ssp"),
-        cli.core,
-        &sources,
-        |_: NoConfig, _| Ok(()),
-    )
+    let schema = cli.schema.clone();
+    exporter_core::launch(exporter_info!("ssp"), cli.core, &sources, move |c, ex| {
+        setup(c, ex, schema.as_deref());
+        Ok(())
+    })
+}
+
+fn setup(config: Config, ex: &mut Exporter, schema: Option<&std::path::Path>) {
+    if let Some(s) = schema {
+        tracing::warn!(schema = %s.display(), "a user schema is not applied in this version; the built-in checks (stricter than the original's schema) are");
+    }
+    let board = poller::Board::new(&config);
+    let metric_name = config.service.metric_name.clone();
+    let messages = config.service.messages.clone();
+    let families = std::sync::Arc::clone(&board);
+    ex.live_metrics(move |_| families.families(&metric_name, messages.as_ref()));
+    ex.task(move |stop| async move {
+        let tasks = poller::start(&config, &board, &stop);
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
 }

@@ -9,3 +9,5 @@ pub mod geoip;
 pub mod hitron;
 pub mod netns;
 pub mod reaction;
+#[cfg(feature = "ssp")]
+pub mod ssp;
