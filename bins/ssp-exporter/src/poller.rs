@@ -55,7 +55,7 @@ fn now_unix() -> f64 {
 
 /// Whether a provider has an implementation in this version.
 pub fn implemented(provider: &str) -> bool {
-    provider == "Vultr"
+    matches!(provider, "Vultr" | "ArubaCloud")
 }
 
 fn secret(id: &Identifier) -> Result<Secret, String> {
@@ -333,6 +333,7 @@ async fn poll_once(provider: &str, id: &Identifier, ua: &str) -> Result<Balance,
     let poll = async {
         match provider {
             "Vultr" => providers::vultr::poll(&account).await,
+            "ArubaCloud" => providers::aruba::poll(&account, &id.identifier).await,
             other => Err(Failure::CannotProceed(format!(
                 "{other} is not implemented"
             ))),

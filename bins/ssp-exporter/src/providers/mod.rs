@@ -1,6 +1,7 @@
 //! One module per provider behind one trait. A poll ends in a balance or one typed
 //! failure, decided once; its name is the original's message name.
 
+pub mod aruba;
 pub mod vultr;
 
 use std::time::Duration;

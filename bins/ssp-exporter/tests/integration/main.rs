@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e_tests::{ExporterProcess, get_text, sample};
-use testbed::ssp::{Answer, VultrSim};
+use testbed::ssp::{Answer, PortalSim};
 
 const KEY: &str = "VULTR-KEY-0123456789";
 
@@ -18,14 +18,15 @@ fn golden(name: &str, actual: &str) {
     );
 }
 
-fn config(sim: &VultrSim, messages: bool) -> String {
+fn config(sim: &PortalSim, messages: bool) -> String {
     let messages = if messages {
         "  messages:\n    init: -1000000\n    disabled: -1000001\n    no_answer: -1000002\n    captcha: -1000003\n    cannot_proceed: -1000004\n    rate_limit: -1000005\n    parsing_error: -1000006\n    connection_error: -1000007\n"
     } else {
         ""
     };
     format!(
-        "service:\n  metric_name: ssp_balance\n{messages}  user_agents: [test-agent]\nidentifiers:\n  Vultr:\n    - identifier: ops@example.com\n      password: {KEY}\n      base_url: {}\n      poll_interval: 1\n      labels: {{currency: $, description: Hosting}}\n  AlmatelRussia:\n    - identifier: '1234'\n      password: secret-almatel\n      labels: {{currency: ₽, description: Home}}\n      poll_interval: 1800\n",
+        "service:\n  metric_name: ssp_balance\n{messages}  user_agents: [test-agent]\nidentifiers:\n  Vultr:\n    - identifier: ops@example.com\n      password: {KEY}\n      base_url: {}\n      poll_interval: 1\n      labels: {{currency: $, description: Hosting}}\n  ArubaCloud:\n    - identifier: ops@example.com\n      password: {KEY}\n      base_url: {}\n      poll_interval: 1\n      labels: {{currency: €, description: Cloud}}\n  AlmatelRussia:\n    - identifier: '1234'\n      password: secret-almatel\n      labels: {{currency: ₽, description: Home}}\n      poll_interval: 1800\n",
+        sim.base_url(),
         sim.base_url()
     )
 }
@@ -81,7 +82,8 @@ fn no_secret_in_logs(p: &ExporterProcess) {
 
 #[tokio::test]
 async fn vultr_balance_one_family_and_the_originals_codes() {
-    let sim = VultrSim::start(
+    let sim = PortalSim::start(
+        "ops@example.com",
         KEY,
         Answer::Balance {
             balance: -5519.11,
@@ -91,8 +93,15 @@ async fn vultr_balance_one_family_and_the_originals_codes() {
     .await;
     let (p, _dir) = start(&config(&sim, true));
     let series = "ssp_balance{identifier=\"ops@example.com\",provider=\"Vultr\",poll_interval=\"1\",currency=\"$\",description=\"Hosting\"}";
-    let body = wait_for(&p, series, 5519.11).await;
-    golden("vultr.prom", &ssp_lines(&body));
+    wait_for(&p, series, 5519.11).await;
+    // Aruba reports its value as is (here the same number from the shared stand-in).
+    let body = wait_for(
+        &p,
+        "ssp_balance{identifier=\"ops@example.com\",provider=\"ArubaCloud\",poll_interval=\"1\",currency=\"€\",description=\"Cloud\"}",
+        -5519.11,
+    )
+    .await;
+    golden("portals.prom", &ssp_lines(&body));
     // A failure writes the original's code into the balance.
     sim.set_answer(Answer::RateLimit);
     wait_for(&p, series, -1_000_005.0).await;
@@ -107,7 +116,8 @@ async fn vultr_balance_one_family_and_the_originals_codes() {
 
 #[tokio::test]
 async fn without_messages_errors_go_to_separate_series() {
-    let sim = VultrSim::start(
+    let sim = PortalSim::start(
+        "ops@example.com",
         KEY,
         Answer::Balance {
             balance: 13.32,
@@ -147,7 +157,8 @@ async fn without_messages_errors_go_to_separate_series() {
 
 #[tokio::test]
 async fn exposition_passes_promtool() {
-    let sim = VultrSim::start(
+    let sim = PortalSim::start(
+        "ops@example.com",
         KEY,
         Answer::Balance {
             balance: -1.0,
@@ -198,4 +209,35 @@ fn the_originals_sample_config_starts() {
         !stdout.contains("apikey_vultr"),
         "secret printed:\n{stdout}"
     );
+}
+
+#[tokio::test]
+async fn aruba_credit_and_refused_credentials() {
+    let sim = PortalSim::start(
+        "ops@example.com",
+        KEY,
+        Answer::Balance {
+            balance: 19.78,
+            pending_charges: 0.0,
+        },
+    )
+    .await;
+    let (p, _dir) = start(&config(&sim, true));
+    let series = "ssp_balance{identifier=\"ops@example.com\",provider=\"ArubaCloud\",poll_interval=\"1\",currency=\"€\",description=\"Cloud\"}";
+    wait_for(&p, series, 19.78).await;
+    drop(p);
+    // The same account with a wrong password: refused, decided as cannot_proceed.
+    let wrong = config(&sim, true).replacen(&format!("password: {KEY}\n      base_url: {}\n      poll_interval: 1\n      labels: {{currency: €", sim.base_url()), &format!("password: wrong\n      base_url: {}\n      poll_interval: 1\n      labels: {{currency: €", sim.base_url()), 1);
+    assert_ne!(wrong, config(&sim, true));
+    let (p, _dir) = start(&wrong);
+    wait_for(&p, series, -1_000_004.0).await;
+    let body = get_text(&p.url("/metrics")).await;
+    assert_eq!(
+        sample(
+            &body,
+            "ssp_last_error_info{provider=\"ArubaCloud\",identifier=\"ops@example.com\",reason=\"cannot_proceed\"}"
+        ),
+        Some(1.0)
+    );
+    no_secret_in_logs(&p);
 }
