@@ -133,6 +133,15 @@ impl Default for Module {
 }
 
 impl Module {
+    pub fn password_source(&self) -> exporter_core::SecretSource<'_> {
+        exporter_core::SecretSource {
+            inline: self.password.as_ref(),
+            file: self.password_file.as_deref(),
+            env: self.password_env.as_deref(),
+            command: &self.password_command,
+        }
+    }
+
     pub fn port(&self) -> u16 {
         self.port
             .unwrap_or(if self.scheme == "http" { 80 } else { 443 })
@@ -189,11 +198,7 @@ impl exporter_core::Validate for Config {
             if m.scheme != "https" && m.scheme != "http" {
                 return Err(format!("{at}.scheme: {:?} is not https or http", m.scheme));
             }
-            let sources = usize::from(m.password.is_some())
-                + usize::from(m.password_file.is_some())
-                + usize::from(m.password_env.is_some())
-                + usize::from(!m.password_command.is_empty());
-            if sources > 1 {
+            if m.password_source().count() > 1 {
                 return Err(format!(
                     "{at}: give one of password, password_file, password_env, password_command"
                 ));

@@ -5,7 +5,6 @@
 //! that target until it expires.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -16,6 +15,9 @@ use crate::client::{Credentials, ModemError, Session};
 use crate::config::{AllowList, Config, Module, Variant};
 use crate::metrics::{self, Data};
 use crate::tls::{Pin, PinVerifier};
+
+/// Time a password command may take at least.
+const SECRET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Default)]
 struct Shared {
@@ -73,52 +75,30 @@ impl HitronProber {
             .or_default() += 1;
     }
 
-    fn password(&self, module_name: &str, m: &Module) -> Result<Option<Secret>, String> {
-        if let Some(p) = &m.password {
-            return Ok(Some(p.clone()));
-        }
-        if let Some(path) = &m.password_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("password_file {}: {e}", path.display()))?;
-            return Ok(Some(Secret::new(text.trim_end_matches(['\r', '\n']))));
-        }
-        if let Some(var) = &m.password_env {
-            let v = std::env::var(var).map_err(|_| format!("password_env: {var} is not set"))?;
-            return Ok(Some(Secret::new(v)));
-        }
-        if !m.password_command.is_empty() {
-            if let Some((s, at)) = self
+    /// The module's password; a command's answer is reused for `secret_cache`.
+    async fn password(&self, module_name: &str, m: &Module) -> Result<Option<Secret>, String> {
+        let source = m.password_source();
+        let from_command = source.count() == 1 && !m.password_command.is_empty();
+        if from_command
+            && let Some((s, at)) = self
                 .shared
                 .command_cache
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .get(module_name)
-                && at.elapsed() < m.secret_cache
-            {
-                return Ok(Some(s.clone()));
-            }
-            let out = std::process::Command::new(&m.password_command[0])
-                .args(&m.password_command[1..])
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("password_command {:?}: {e}", m.password_command[0]))?;
-            if !out.status.success() {
-                // Its stderr is not logged: a failing secret tool may echo what it read.
-                return Err(format!(
-                    "password_command {:?} failed ({})",
-                    m.password_command[0], out.status
-                ));
-            }
-            let s =
-                Secret::new(String::from_utf8_lossy(&out.stdout).trim_end_matches(['\r', '\n']));
+            && at.elapsed() < m.secret_cache
+        {
+            return Ok(Some(s.clone()));
+        }
+        let secret = source.read(m.request_timeout.max(SECRET_TIMEOUT)).await?;
+        if from_command && let Some(s) = &secret {
             self.shared
                 .command_cache
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(module_name.to_owned(), (s.clone(), Instant::now()));
-            return Ok(Some(s));
         }
-        Ok(None)
+        Ok(secret)
     }
 }
 
@@ -160,7 +140,7 @@ fn bad(msg: impl Into<String>) -> ProbeError<ModemError> {
 }
 
 impl HitronProber {
-    fn plan(&self, req: &ProbeRequest) -> Result<Plan, ProbeError<ModemError>> {
+    async fn plan(&self, req: &ProbeRequest) -> Result<Plan, ProbeError<ModemError>> {
         if req.get("ipa_vault_namespace").is_some() {
             return Err(bad(
                 "ipa_vault_namespace is not supported: use a module with password_command (e.g. ipa vault-retrieve)",
@@ -216,6 +196,7 @@ impl HitronProber {
             (None, None) => {
                 let password = self
                     .password(module_name, &module)
+                    .await
                     .map_err(|e| bad(format!("module {module_name}: {e}")))?;
                 match (&module.username, password) {
                     (Some(u), Some(p)) => Some(Credentials {
@@ -317,7 +298,7 @@ impl Prober for HitronProber {
     type Error = ModemError;
 
     async fn probe(&self, req: ProbeRequest) -> Result<Vec<Family>, ProbeError<ModemError>> {
-        let plan = self.plan(&req)?;
+        let plan = self.plan(&req).await?;
         // One modem per address and port (a lab may forward several modems' ports).
         let host = plan.base.clone();
         let prefixes = plan.module.byte_prefixes;

@@ -149,6 +149,17 @@ pub struct Identifier {
     pub base_url: Option<String>,
 }
 
+impl Identifier {
+    pub fn password_source(&self) -> exporter_core::SecretSource<'_> {
+        exporter_core::SecretSource {
+            inline: self.password.as_ref(),
+            file: self.password_file.as_deref(),
+            env: self.password_env.as_deref(),
+            command: &self.password_command,
+        }
+    }
+}
+
 fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -180,11 +191,7 @@ impl exporter_core::Validate for Config {
                 if id.poll_interval == 0 {
                     return Err(format!("{at}.poll_interval: must be at least 1"));
                 }
-                let sources = usize::from(id.password.is_some())
-                    + usize::from(id.password_file.is_some())
-                    + usize::from(id.password_env.is_some())
-                    + usize::from(!id.password_command.is_empty());
-                if sources != 1 && !id.disabled {
+                if id.password_source().count() != 1 && !id.disabled {
                     return Err(format!(
                         "{at}: give exactly one of password, password_file, password_env, password_command"
                     ));

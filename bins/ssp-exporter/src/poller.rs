@@ -4,11 +4,10 @@
 //! starts at once and never delays the listener; `/metrics` reads the last results.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use exporter_core::{Family, Secret};
+use exporter_core::Family;
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, Identifier};
@@ -56,38 +55,6 @@ fn now_unix() -> f64 {
 /// Whether a provider has an implementation in this version.
 pub fn implemented(provider: &str) -> bool {
     matches!(provider, "Vultr" | "ArubaCloud")
-}
-
-fn secret(id: &Identifier) -> Result<Secret, String> {
-    if let Some(p) = &id.password {
-        return Ok(p.clone());
-    }
-    if let Some(path) = &id.password_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("password_file {}: {e}", path.display()))?;
-        return Ok(Secret::new(text.trim_end_matches(['\r', '\n'])));
-    }
-    if let Some(var) = &id.password_env {
-        return std::env::var(var)
-            .map(Secret::new)
-            .map_err(|_| format!("password_env: {var} is not set"));
-    }
-    let cmd = &id.password_command;
-    let program = cmd.first().ok_or("no password given")?;
-    let out = std::process::Command::new(program)
-        .args(&cmd[1..])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("password_command {program:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "password_command {program:?} failed ({})",
-            out.status
-        ));
-    }
-    Ok(Secret::new(
-        String::from_utf8_lossy(&out.stdout).trim_end_matches(['\r', '\n']),
-    ))
 }
 
 impl Board {
@@ -317,7 +284,12 @@ pub fn start(
 }
 
 async fn poll_once(provider: &str, id: &Identifier, ua: &str) -> Result<Balance, Failure> {
-    let secret = secret(id).map_err(Failure::CannotProceed)?;
+    let secret = id
+        .password_source()
+        .read(Duration::from_secs(30))
+        .await
+        .map_err(Failure::CannotProceed)?
+        .ok_or_else(|| Failure::CannotProceed("no password given".into()))?;
     let http = reqwest::Client::builder()
         .user_agent(ua)
         .danger_accept_invalid_certs(!id.tls_verify)

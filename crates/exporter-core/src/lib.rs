@@ -44,4 +44,4 @@ pub use build_info::ExporterInfo;
 pub use collect::{Collector, Schedule};
 pub use exporter::{Exporter, NoConfig, Validate, launch};
 pub use metrics::{Family, Kind};
-pub use secret::Secret;
+pub use secret::{Secret, SecretSource};

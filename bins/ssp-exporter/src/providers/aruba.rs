@@ -7,19 +7,10 @@
 
 use serde_json::Value;
 
-use super::{Account, Balance, Failure, transport};
+use super::{Account, Balance, Failure, number, transport};
 
 pub const BASE_URL: &str = "https://api.dc3.computing.cloud.it";
 const PATH: &str = "/WsEndUser/v2.9/WsEndUser.svc/json/GetCredit";
-
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|f: &f64| f.is_finite())
-}
 
 /// Reads `GetCredit`'s answer.
 pub fn parse(body: &[u8]) -> Result<Balance, Failure> {

@@ -68,6 +68,17 @@ pub struct Account {
     pub timeout: Duration,
 }
 
+/// A JSON number, or a numeric string (Vultr's v1 API and early v2 answered strings);
+/// finite only.
+pub fn number(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|f: &f64| f.is_finite())
+}
+
 /// The error chain of a transport error, without URLs' query strings.
 pub fn transport(e: reqwest::Error) -> Failure {
     let e = e.without_url();

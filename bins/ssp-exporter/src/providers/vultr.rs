@@ -5,19 +5,9 @@
 
 use serde_json::Value;
 
-use super::{Account, Balance, Failure, transport};
+use super::{Account, Balance, Failure, number, transport};
 
 pub const BASE_URL: &str = "https://api.vultr.com";
-
-/// A number, or a numeric string (the v1 API and early v2 answered strings).
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|f: &f64| f.is_finite())
-}
 
 /// Reads `/v2/account`'s body.
 pub fn parse(body: &[u8]) -> Result<Balance, Failure> {
