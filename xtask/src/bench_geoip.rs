@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::bench_util::{Exporter, rss_kib, value};
 use testbed::netns::{self, Netns, connect_from, listen};
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -314,81 +315,4 @@ fn idle_rss(bin: &Path) -> Result {
         rss_kib(e.child.id())
     );
     Ok(())
-}
-
-struct Exporter {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Exporter {
-    fn start(bin: &Path, args: &[&str]) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let child = Command::new(bin)
-            .args(args)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let e = Self { child, port };
-        for _ in 0..200 {
-            if e.get("/-/ready").is_ok_and(|(code, _)| code == 200) {
-                return Ok(e);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err("exporter did not become ready".into())
-    }
-
-    fn metrics(&self) -> Result<String> {
-        self.get("/metrics")
-            .map(|(_, b)| b)
-            .map_err(|e| e.to_string())
-    }
-
-    fn get(&self, path: &str) -> std::io::Result<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-        let mut resp = String::new();
-        s.read_to_string(&mut resp)?;
-        let code = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = resp
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_owned();
-        Ok((code, body))
-    }
-}
-
-fn value(body: &str, series: &str) -> Option<String> {
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
-}
-
-fn rss_kib(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .unwrap_or_else(|| "?".into())
 }

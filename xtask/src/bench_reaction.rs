@@ -4,12 +4,12 @@
 //!    while it is read;
 //! 3. 1,000,000 distinct IPs: resident memory, bounded by `max_series`.
 
-use std::io::{BufWriter, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::bench_util::{Exporter, cpu_seconds, rss_kib};
 use testbed::reaction::{JournalEntry, LogGen, StandIn, write_journal};
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -45,24 +45,6 @@ pub fn run(root: &Path) -> Result {
     result
 }
 
-struct Exporter {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_or(18080, |a| a.port())
-}
-
 fn start(bin: &Path, dir: &Path, logs: &str, extra: &str) -> Result<Exporter> {
     std::fs::create_dir_all(dir.join("state")).map_err(|e| e.to_string())?;
     let standin = StandIn::install(&dir.join("bin")).map_err(|e| e.to_string())?;
@@ -76,49 +58,11 @@ fn start(bin: &Path, dir: &Path, logs: &str, extra: &str) -> Result<Exporter> {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let port = free_port();
-    let child = Command::new(bin)
-        .args(["-c", &config.display().to_string(), "--log.level=warn"])
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("start")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let e = Exporter { child, port };
-    for _ in 0..200 {
-        if get(port, "/-/ready").is_ok_and(|(code, _)| code == 200) {
-            return Ok(e);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err("exporter did not become ready".into())
+    Exporter::start(bin, &["-c", &config.display().to_string(), "start"])
 }
 
-/// A minimal HTTP/1.0 GET: (status, body).
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: bench\r\n\r\n"
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let code = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    Ok((code, body))
-}
-
-fn lines_total(port: u16) -> Option<u64> {
-    let (_, body) = get(port, "/metrics").ok()?;
+fn lines_total(e: &Exporter) -> Option<u64> {
+    let body = e.metrics().ok()?;
     body.lines()
         .find_map(|l| l.strip_prefix("reaction_exporter_log_lines_total "))
         .and_then(|v| v.trim().parse::<f64>().ok())
@@ -135,30 +79,6 @@ fn rchar(pid: u32) -> u64 {
                 .and_then(|v| v.trim().parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// utime + stime of a process, in seconds (assumes 100 ticks per second).
-fn cpu_seconds(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
-            let u: f64 = after.get(11)?.parse().ok()?;
-            let k: f64 = after.get(12)?.parse().ok()?;
-            Some((u + k) / 100.0)
-        })
-        .unwrap_or(0.0)
-}
-
-fn rss_kib(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .unwrap_or_else(|| "?".into())
 }
 
 fn file_backlog(bin: &Path, dir: &Path, lines: usize, distinct: u32, max_series: usize) -> Result {
@@ -205,7 +125,7 @@ fn file_backlog(bin: &Path, dir: &Path, lines: usize, distinct: u32, max_series:
     let mut scrapes = Vec::new();
     loop {
         let s = Instant::now();
-        let n = lines_total(e.port).unwrap_or(0);
+        let n = lines_total(&e).unwrap_or(0);
         scrapes.push(s.elapsed().as_secs_f64() * 1e3);
         if n as usize >= lines && scrapes.len() >= 3 {
             break;
@@ -257,7 +177,7 @@ fn journal_backlog(bin: &Path, dir: &Path, distinct: u32) -> Result {
         )
         .map_err(|e| e.to_string())?;
         let t = Instant::now();
-        while lines_total(e.port) != Some(1) && t.elapsed() < Duration::from_secs(30) {
+        while lines_total(&e) != Some(1) && t.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(1500));
@@ -283,7 +203,7 @@ fn journal_backlog(bin: &Path, dir: &Path, distinct: u32) -> Result {
     let mut latencies = Vec::new();
     loop {
         let s = Instant::now();
-        let got = lines_total(e.port).unwrap_or(0);
+        let got = lines_total(&e).unwrap_or(0);
         latencies.push(s.elapsed());
         if got as usize > n {
             break;

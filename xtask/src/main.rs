@@ -18,6 +18,7 @@
 
 mod bench_geoip;
 mod bench_reaction;
+mod bench_util;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
