@@ -307,7 +307,8 @@ mod tests {
         let flat = dir.path().join("flat.mmdb");
         std::fs::write(
             &flat,
-            testdb::flat(&[("203.0.113.0/24", "gb"), ("2001:db8:1::/48", "JP")]),
+            testdb::flat(&[("203.0.113.0/24", "gb"), ("2001:db8:1::/48", "JP")])
+                .expect("test database"),
         )
         .expect("write");
         let db = GeoDb::open(&flat).expect("open");
@@ -323,7 +324,8 @@ mod tests {
             testdb::geoip2(&[
                 ("198.51.100.0/24", Some("SE"), "EU", Some("Stockholm")),
                 ("2001:db8:2::/48", None, "EU", None),
-            ]),
+            ])
+            .expect("test database"),
         )
         .expect("write");
         let db = GeoDb::open(&city).expect("open");
@@ -345,7 +347,11 @@ mod tests {
     fn asn_layout() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("asn.mmdb");
-        std::fs::write(&path, testdb::asn(&[("203.0.113.0/24", 64500)])).expect("write");
+        std::fs::write(
+            &path,
+            testdb::asn(&[("203.0.113.0/24", 64500)]).expect("test database"),
+        )
+        .expect("write");
         let db = GeoDb::open(&path).expect("open");
         assert_eq!(db.lookup(ip("203.0.113.9")).asn, 64500);
         assert_eq!(db.lookup(ip("198.51.100.9")).asn, 0);
@@ -355,11 +361,19 @@ mod tests {
     fn replaced_file_is_reloaded_and_a_broken_one_keeps_the_old() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("db.mmdb");
-        std::fs::write(&path, testdb::flat(&[("203.0.113.0/24", "GB")])).expect("write");
+        std::fs::write(
+            &path,
+            testdb::flat(&[("203.0.113.0/24", "GB")]).expect("test database"),
+        )
+        .expect("write");
         let db = GeoDb::open(&path).expect("open");
         assert!(!db.refresh().expect("same"));
         let tmp = dir.path().join("db.mmdb.new");
-        std::fs::write(&tmp, testdb::flat(&[("203.0.113.0/24", "FR")])).expect("write");
+        std::fs::write(
+            &tmp,
+            testdb::flat(&[("203.0.113.0/24", "FR")]).expect("test database"),
+        )
+        .expect("write");
         std::fs::rename(&tmp, &path).expect("rename");
         assert!(db.refresh().expect("reload"));
         assert_eq!(db.lookup(ip("203.0.113.1")).country, "FR");

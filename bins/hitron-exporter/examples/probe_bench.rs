@@ -61,7 +61,11 @@ async fn main() -> Result<(), String> {
         .ok_or("usage: probe_bench <hitron-exporter>")?;
     let mut sims = Vec::new();
     for _ in 0..TARGETS {
-        sims.push(HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Legacy1024).await);
+        sims.push(
+            HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Legacy1024)
+                .await
+                .map_err(|e| format!("simulator: {e}"))?,
+        );
     }
     let fingerprint = pin(sims[0].cert_der.as_deref().ok_or("no certificate")?);
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;

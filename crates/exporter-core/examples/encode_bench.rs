@@ -36,7 +36,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
+fn main() -> Result<(), std::fmt::Error> {
     let families = Arc::new(snapshot());
     let samples: usize = families.iter().map(|f| f.samples().len()).sum();
     let runs = 50;
@@ -52,7 +52,7 @@ fn main() {
 
         let t = Instant::now();
         let mut out = String::with_capacity(2 << 20);
-        openmetrics::encode(&mut out, &[Arc::clone(&families)]).expect("encode");
+        openmetrics::encode(&mut out, &[Arc::clone(&families)])?;
         om_ms.push(t.elapsed().as_secs_f64() * 1e3);
         size.1 = black_box(out).len();
     }
@@ -63,4 +63,5 @@ fn main() {
         size.0
     );
     println!("  OpenMetrics: {:.2} ms ({} bytes)", median(om_ms), size.1);
+    Ok(())
 }

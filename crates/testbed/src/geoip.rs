@@ -36,22 +36,22 @@ struct GeoIp2<'a> {
 }
 
 /// ip-location-db layout (`{country_code}`), without `::ffff:` aliases like those files.
-pub fn flat(entries: &[(&str, &str)]) -> Vec<u8> {
+pub fn flat(entries: &[(&str, &str)]) -> Result<Vec<u8>, String> {
     let mut w = mmdb_writer::Writer::builder("country ipvAll")
         .ipv4_aliasing(mmdb_writer::Ipv4Aliasing::Disabled)
         .build();
     for (net, cc) in entries {
         w.insert(
-            net.parse::<IpNet>().expect("network"),
+            net.parse::<IpNet>().map_err(|e| format!("{net}: {e}"))?,
             &Flat { country_code: cc },
         )
-        .expect("insert");
+        .map_err(|e| e.to_string())?;
     }
-    w.to_bytes().expect("bytes")
+    w.to_bytes().map_err(|e| e.to_string())
 }
 
 /// GeoIP2 City layout; an entry without a country has only its continent.
-pub fn geoip2(entries: &[(&str, Option<&str>, &str, Option<&str>)]) -> Vec<u8> {
+pub fn geoip2(entries: &[(&str, Option<&str>, &str, Option<&str>)]) -> Result<Vec<u8>, String> {
     let mut w = mmdb_writer::Writer::new("GeoIP2-City");
     for (net, cc, continent, city) in entries {
         let rec = GeoIp2 {
@@ -61,10 +61,13 @@ pub fn geoip2(entries: &[(&str, Option<&str>, &str, Option<&str>)]) -> Vec<u8> {
                 names: [("en", c)].into_iter().collect(),
             }),
         };
-        w.insert(net.parse::<IpNet>().expect("network"), &rec)
-            .expect("insert");
+        w.insert(
+            net.parse::<IpNet>().map_err(|e| format!("{net}: {e}"))?,
+            &rec,
+        )
+        .map_err(|e| e.to_string())?;
     }
-    w.to_bytes().expect("bytes")
+    w.to_bytes().map_err(|e| e.to_string())
 }
 
 #[derive(Serialize)]
@@ -74,17 +77,17 @@ struct Asn<'a> {
 }
 
 /// GeoLite2-ASN layout.
-pub fn asn(entries: &[(&str, u32)]) -> Vec<u8> {
+pub fn asn(entries: &[(&str, u32)]) -> Result<Vec<u8>, String> {
     let mut w = mmdb_writer::Writer::new("GeoLite2-ASN");
     for (net, n) in entries {
         w.insert(
-            net.parse::<IpNet>().expect("network"),
+            net.parse::<IpNet>().map_err(|e| format!("{net}: {e}"))?,
             &Asn {
                 autonomous_system_number: *n,
                 autonomous_system_organization: "Example",
             },
         )
-        .expect("insert");
+        .map_err(|e| e.to_string())?;
     }
-    w.to_bytes().expect("bytes")
+    w.to_bytes().map_err(|e| e.to_string())
 }

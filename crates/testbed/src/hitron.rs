@@ -113,7 +113,12 @@ fn fixtures_dir(model: Model) -> PathBuf {
 
 impl HitronSim {
     /// Starts a modem with credentials `user`/`password`, over HTTPS if `tls`.
-    pub async fn start(model: Model, user: &str, password: &str, tls: Tls) -> Self {
+    pub async fn start(
+        model: Model,
+        user: &str,
+        password: &str,
+        tls: Tls,
+    ) -> std::io::Result<Self> {
         let tallies = Arc::new(Counts::default());
         let shared = Arc::new(Modem {
             model,
@@ -134,10 +139,8 @@ impl HitronSim {
             .route("/goform/logout", post(logout))
             .route("/data/{name}", get(data))
             .with_state(Arc::clone(&shared));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let mut cert_der = None;
         if tls == Tls::None {
@@ -149,7 +152,7 @@ impl HitronSim {
                     .await;
             });
         } else {
-            let (der, config) = server_config(tls);
+            let (der, config) = server_config(tls)?;
             cert_der = Some(der);
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
             tokio::spawn(async move {
@@ -175,13 +178,13 @@ impl HitronSim {
                 }
             });
         }
-        Self {
+        Ok(Self {
             addr,
             counts: tallies,
             modem: shared,
             cert_der,
             shutdown: Some(tx),
-        }
+        })
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -215,16 +218,17 @@ impl HitronSim {
 }
 
 /// The certificate (DER) and the server config for `tls`.
-fn server_config(tls: Tls) -> (Vec<u8>, rustls::ServerConfig) {
+fn server_config(tls: Tls) -> std::io::Result<(Vec<u8>, rustls::ServerConfig)> {
+    let bad = |what: &str, e: &dyn std::fmt::Display| std::io::Error::other(format!("{what}: {e}"));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     if tls == Tls::Legacy1024 {
         use rsa::pkcs8::DecodePrivateKey as _;
         use rustls::pki_types::pem::PemObject as _;
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hitron");
         let cert = rustls::pki_types::CertificateDer::from_pem_file(dir.join("cgnv4-1024.crt"))
-            .expect("certificate");
-        let key_pem = std::fs::read_to_string(dir.join("cgnv4-1024.key")).expect("key");
-        let key = rsa::RsaPrivateKey::from_pkcs8_pem(&key_pem).expect("RSA key");
+            .map_err(|e| bad("certificate", &e))?;
+        let key_pem = std::fs::read_to_string(dir.join("cgnv4-1024.key"))?;
+        let key = rsa::RsaPrivateKey::from_pkcs8_pem(&key_pem).map_err(|e| bad("RSA key", &e))?;
         let der = cert.to_vec();
         let certified = Arc::new(rustls::sign::CertifiedKey::new(
             vec![cert],
@@ -232,13 +236,14 @@ fn server_config(tls: Tls) -> (Vec<u8>, rustls::ServerConfig) {
         ));
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS12])
-            .expect("TLS 1.2")
+            .map_err(|e| bad("TLS 1.2", &e))?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(OneCert(certified)));
-        return (der, config);
+        return Ok((der, config));
     }
-    let key = rcgen::KeyPair::generate().expect("key");
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    let key = rcgen::KeyPair::generate().map_err(|e| bad("key", &e))?;
+    let mut params =
+        rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| bad("params", &e))?;
     params.distinguished_name = rcgen::DistinguishedName::new();
     params
         .distinguished_name
@@ -246,18 +251,20 @@ fn server_config(tls: Tls) -> (Vec<u8>, rustls::ServerConfig) {
     params
         .distinguished_name
         .push(rcgen::DnType::OrganizationName, "Hitron Technologies");
-    let cert = params.self_signed(&key).expect("cert");
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| bad("certificate", &e))?;
     let der = cert.der().to_vec();
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .expect("versions")
+        .map_err(|e| bad("versions", &e))?
         .with_no_client_auth()
         .with_single_cert(
             vec![der.clone().into()],
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )
-        .expect("server config");
-    (der, config)
+        .map_err(|e| bad("server config", &e))?;
+    Ok((der, config))
 }
 
 #[derive(Debug)]

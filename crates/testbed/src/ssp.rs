@@ -55,7 +55,7 @@ impl Drop for PortalSim {
 
 impl PortalSim {
     /// A portal accepting `user` with `secret` (Vultr: the API key; the user is ignored).
-    pub async fn start(user: &str, secret: &str, answer: Answer) -> Self {
+    pub async fn start(user: &str, secret: &str, answer: Answer) -> std::io::Result<Self> {
         let portal = Arc::new(Portal {
             user: user.into(),
             key: secret.into(),
@@ -69,10 +69,8 @@ impl PortalSim {
                 axum::routing::post(get_credit),
             )
             .with_state(Arc::clone(&portal));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -81,11 +79,11 @@ impl PortalSim {
                 })
                 .await;
         });
-        Self {
+        Ok(Self {
             addr,
             portal,
             shutdown: Some(tx),
-        }
+        })
     }
 
     pub fn base_url(&self) -> String {

@@ -141,7 +141,8 @@ impl Lab {
     /// if the exporter normalises them.
     pub fn replace_database(&self, entries: &[(&str, &str)]) {
         let tmp = self.dir.path().join("country.mmdb.tmp");
-        std::fs::write(&tmp, testbed::geoip::flat(entries)).expect("write db");
+        std::fs::write(&tmp, testbed::geoip::flat(entries).expect("test database"))
+            .expect("write db");
         std::fs::rename(&tmp, self.database()).expect("rename db");
     }
 

@@ -92,7 +92,9 @@ fn no_secret_in_logs(p: &ExporterProcess) {
 
 #[tokio::test]
 async fn cgnv4_with_url_parameters_and_pin_like_the_original() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Legacy1024).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Legacy1024)
+        .await
+        .expect("simulator");
     let pin = sha256_pin(sim.cert_der.as_deref().expect("tls"));
     let (p, _) = start(None);
     let (status, body) = probe(
@@ -119,7 +121,9 @@ async fn cgnv4_with_url_parameters_and_pin_like_the_original() {
 
 #[tokio::test]
 async fn without_a_fingerprint_it_connects_and_logs_the_one_seen() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Legacy1024).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Legacy1024)
+        .await
+        .expect("simulator");
     let pin = sha256_pin(sim.cert_der.as_deref().expect("tls")).to_lowercase();
     let (p, _) = start(None);
     let (_, body) = probe(
@@ -143,7 +147,9 @@ async fn without_a_fingerprint_it_connects_and_logs_the_one_seen() {
 
 #[tokio::test]
 async fn older_firmware_login_is_detected() {
-    let sim = HitronSim::start(Model::Cgn3, "cusadmin", PASSWORD, Tls::None).await;
+    let sim = HitronSim::start(Model::Cgn3, "cusadmin", PASSWORD, Tls::None)
+        .await
+        .expect("simulator");
     let (p, _dir) = start(Some(&format!(
         "modules:\n  rogers:\n    scheme: http\n    username: cusadmin\n    password: {PASSWORD}\n"
     )));
@@ -182,7 +188,9 @@ async fn a_required_fingerprint_is_required() {
 
 #[tokio::test]
 async fn coda_without_login_over_http_with_ofdm() {
-    let sim = HitronSim::start(Model::Coda, "", "", Tls::None).await;
+    let sim = HitronSim::start(Model::Coda, "", "", Tls::None)
+        .await
+        .expect("simulator");
     let (p, _) = start(Some(
         "modules:\n  coda:\n    scheme: http\n    variant: coda\n",
     ));
@@ -203,7 +211,9 @@ async fn coda_without_login_over_http_with_ofdm() {
 
 #[tokio::test]
 async fn wrong_pin_wrong_password_and_lockout_fail_cleanly() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Modern).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::Modern)
+        .await
+        .expect("simulator");
     let (p, _dir) = start(Some(&format!(
         "modules:\n  default:\n    username: admin\n    password_env: HITRON_TEST_UNSET_VAR\n  home:\n    username: admin\n    password: wrong\n  ok:\n    username: admin\n    password: {PASSWORD}\n"
     )));
@@ -264,7 +274,9 @@ async fn wrong_pin_wrong_password_and_lockout_fail_cleanly() {
 
 #[tokio::test]
 async fn concurrent_probes_are_serialized_and_always_log_out() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None)
+        .await
+        .expect("simulator");
     sim.set_faults(Faults {
         delay: Duration::from_millis(20),
         ..Faults::default()
@@ -285,7 +297,9 @@ async fn concurrent_probes_are_serialized_and_always_log_out() {
 
 #[tokio::test]
 async fn a_hanging_modem_ends_within_the_timeout_and_is_logged_out() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None)
+        .await
+        .expect("simulator");
     sim.set_faults(Faults {
         hang_data: true,
         ..Faults::default()
@@ -378,7 +392,9 @@ fn the_config_example_is_valid() {
 
 #[tokio::test]
 async fn another_session_is_reported_and_force_ends_it() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None)
+        .await
+        .expect("simulator");
     sim.occupy_session();
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("pw");
@@ -419,7 +435,9 @@ async fn another_session_is_reported_and_force_ends_it() {
 /// the instance, the exporter the address, and nothing secret is in Prometheus' config.
 #[tokio::test]
 async fn prometheus_scrapes_probe_with_the_documented_relabeling() {
-    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None).await;
+    let sim = HitronSim::start(Model::Cgnv4, "admin", PASSWORD, Tls::None)
+        .await
+        .expect("simulator");
     let (p, _dir) = start(Some(&format!(
         "modules:\n  home:\n    scheme: http\n    username: admin\n    password: {PASSWORD}\n"
     )));

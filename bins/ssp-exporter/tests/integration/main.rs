@@ -90,7 +90,8 @@ async fn vultr_balance_one_family_and_the_originals_codes() {
             pending_charges: 57.03,
         },
     )
-    .await;
+    .await
+    .expect("simulator");
     let (p, _dir) = start(&config(&sim, true));
     let series = "ssp_balance{identifier=\"ops@example.com\",provider=\"Vultr\",poll_interval=\"1\",currency=\"$\",description=\"Hosting\"}";
     wait_for(&p, series, 5519.11).await;
@@ -124,7 +125,8 @@ async fn without_messages_errors_go_to_separate_series() {
             pending_charges: 0.0,
         },
     )
-    .await;
+    .await
+    .expect("simulator");
     let (p, _dir) = start(&config(&sim, false));
     let series = "ssp_balance{identifier=\"ops@example.com\",provider=\"Vultr\",poll_interval=\"1\",currency=\"$\",description=\"Hosting\"}";
     // A positive Vultr balance is money owed.
@@ -165,7 +167,8 @@ async fn exposition_passes_promtool() {
             pending_charges: 0.5,
         },
     )
-    .await;
+    .await
+    .expect("simulator");
     let (p, _dir) = start(&config(&sim, true));
     let body = wait_for(
         &p,
@@ -221,7 +224,8 @@ async fn aruba_credit_and_refused_credentials() {
             pending_charges: 0.0,
         },
     )
-    .await;
+    .await
+    .expect("simulator");
     let (p, _dir) = start(&config(&sim, true));
     let series = "ssp_balance{identifier=\"ops@example.com\",provider=\"ArubaCloud\",poll_interval=\"1\",currency=\"€\",description=\"Cloud\"}";
     wait_for(&p, series, 19.78).await;
