@@ -350,3 +350,17 @@ pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// Runs `bin <args> --config.check`: whether it passed, its stdout and its stderr.
+pub fn config_check<S: AsRef<std::ffi::OsStr>>(bin: &Path, args: &[S]) -> (bool, String, String) {
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--config.check")
+        .output()
+        .expect("run the exporter");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

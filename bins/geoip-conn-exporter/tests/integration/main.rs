@@ -12,6 +12,8 @@ use e2e_tests::{ExporterProcess, get_text, sample};
 
 use crate::lab::Lab;
 
+const BIN: &str = env!("CARGO_BIN_EXE_geoip-conn-exporter");
+
 fn golden(name: &str, actual: &str) {
     e2e_tests::assert_golden_in(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"),
@@ -136,18 +138,11 @@ async fn a_namespace_given_by_pid_is_counted() {
 fn the_config_example_is_valid_and_complete() {
     let example =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config-examples/geoip-conn-exporter.yml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geoip-conn-exporter"))
-        .arg("--config.file")
-        .arg(&example)
-        .arg("--config.check")
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, stdout, stderr) = e2e_tests::config_check(
+        Path::new(BIN),
+        &["--config.file".as_ref(), example.as_os_str()],
     );
+    assert!(ok, "{stdout}{stderr}");
     // Every top-level key of the config appears in the example.
     let text = std::fs::read_to_string(&example).expect("read");
     for key in [
@@ -172,23 +167,16 @@ fn bad_config_names_the_file_and_key() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("bad.yml");
     std::fs::write(&path, "intervall: 5s\n").expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geoip-conn-exporter"))
-        .arg("--config.file")
-        .arg(&path)
-        .arg("--config.check")
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (ok, _, err) = e2e_tests::config_check(
+        Path::new(BIN),
+        &["--config.file".as_ref(), path.as_os_str()],
+    );
+    assert!(!ok);
     assert!(
         err.contains("intervall") && err.contains("bad.yml"),
         "{err}"
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geoip-conn-exporter"))
-        .args(["-blacklist=10.0.0.0/33", "--config.check"])
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (ok, _, err) = e2e_tests::config_check(Path::new(BIN), &["-blacklist=10.0.0.0/33"]);
+    assert!(!ok);
     assert!(err.contains("10.0.0.0/33"), "{err}");
 }

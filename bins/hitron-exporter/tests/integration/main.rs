@@ -353,18 +353,11 @@ async fn bad_requests_are_400() {
 fn the_config_example_is_valid() {
     let example =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config-examples/hitron-exporter.yml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hitron-exporter"))
-        .arg("--config.file")
-        .arg(&example)
-        .arg("--config.check")
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, stdout, stderr) = e2e_tests::config_check(
+        Path::new(env!("CARGO_BIN_EXE_hitron-exporter")),
+        &["--config.file".as_ref(), example.as_os_str()],
     );
+    assert!(ok, "{stdout}{stderr}");
     for key in [
         "modules:",
         "variant:",

@@ -196,18 +196,11 @@ async fn exposition_passes_promtool() {
 fn the_originals_sample_config_starts() {
     let sample_config =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample_exporter.yaml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ssp-exporter"))
-        .arg("-c")
-        .arg(&sample_config)
-        .arg("--config.check")
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, stdout, stderr) = e2e_tests::config_check(
+        Path::new(env!("CARGO_BIN_EXE_ssp-exporter")),
+        &["-c".as_ref(), sample_config.as_os_str()],
     );
+    assert!(ok, "{stdout}{stderr}");
     assert!(
         !stdout.contains("apikey_vultr"),
         "secret printed:\n{stdout}"
