@@ -1,6 +1,7 @@
 //! The original's config file, unchanged (`service`, `identifiers.<Provider>[]`), with
-//! additions: secrets from a file, an env var or a command, a per-identifier base URL,
-//! and stricter checks (unknown keys, label-name grammar, known providers).
+//! additions: secrets from a file, an env var or a command, a per-identifier base URL
+//! and CA file, a poll time limit, providers defined without code (`providers`), and
+//! stricter checks (unknown keys, label-name grammar, known providers, duplicates).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,16 +10,7 @@ use exporter_core::Secret;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The providers the original knows, by its class names.
-pub const PROVIDERS: [&str; 7] = [
-    "AlmatelRussia",
-    "ArubaCloud",
-    "FreedomVrnRussia",
-    "MegafonRussiaB2C",
-    "T2RussiaB2C",
-    "Vultr",
-    "WifireRussia",
-];
+use crate::providers::{BUILT_IN, Kind, generic};
 
 /// Label names the exporter sets itself.
 pub const FIXED_LABELS: [&str; 3] = ["identifier", "provider", "poll_interval"];
@@ -27,8 +19,12 @@ pub const FIXED_LABELS: [&str; 3] = ["identifier", "provider", "poll_interval"];
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub service: Service,
-    /// Accounts per provider (the original's class names); `null` lists are allowed.
+    /// Accounts per provider (the original's class names, or a name from `providers`);
+    /// `null` lists are allowed.
     pub identifiers: BTreeMap<String, Option<Vec<Identifier>>>,
+    /// Providers defined without code, by name (used as keys of `identifiers`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<String, generic::Definition>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -43,6 +39,8 @@ pub struct Service {
     pub messages: Option<BTreeMap<String, i64>>,
     /// User-Agent strings, one picked per identifier.
     pub user_agents: Vec<String>,
+    /// Seconds one poll (login, balance, logout) may take before it is `no_answer`.
+    pub poll_timeout: u64,
 }
 
 impl Default for Service {
@@ -51,6 +49,7 @@ impl Default for Service {
             metric_name: "ssp_balance".into(),
             messages: None,
             user_agents: Vec::new(),
+            poll_timeout: 60,
         }
     }
 }
@@ -108,7 +107,7 @@ fn hour() -> u64 {
     3600
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(
     clippy::struct_field_names,
@@ -136,11 +135,16 @@ pub struct Identifier {
     /// Extra labels of this identifier's series.
     #[serde(default)]
     pub labels: BTreeMap<String, LabelValue>,
-    #[serde(default)]
-    pub disabled: bool,
+    /// Not polled and not exported. Default false, except for T2RussiaB2C (true, as
+    /// the original; that portal needs a one-time code at login since mid-2024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
     /// Verify the portal's TLS certificate (on by default; the original's default was off).
     #[serde(default = "yes")]
     pub tls_verify: bool,
+    /// A PEM file of CA certificates to trust for this portal, besides the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
     /// Seconds between two polls.
     #[serde(default = "hour")]
     pub poll_interval: u64,
@@ -150,6 +154,12 @@ pub struct Identifier {
 }
 
 impl Identifier {
+    /// Whether the identifier is switched off (T2's default is off, as the original's).
+    pub fn is_disabled(&self, provider: &str) -> bool {
+        self.disabled
+            .unwrap_or(provider == <crate::providers::t2::T2 as crate::providers::Provider>::NAME)
+    }
+
     pub fn password_source(&self) -> exporter_core::SecretSource<'_> {
         exporter_core::SecretSource {
             inline: self.password.as_ref(),
@@ -167,6 +177,27 @@ fn valid_label_name(name: &str) -> bool {
         && !name.starts_with("__")
 }
 
+impl Config {
+    /// The provider of a config key: built in, or defined in `providers`.
+    pub fn kind(&self, provider: &str) -> Option<Kind> {
+        Kind::built_in(provider).or_else(|| {
+            self.providers
+                .get(provider)
+                .map(|d| Kind::Generic(std::sync::Arc::new(d.clone())))
+        })
+    }
+
+    /// The enabled identifiers with their provider's config key.
+    pub fn enabled(&self) -> impl Iterator<Item = (&str, &Identifier)> {
+        self.identifiers.iter().flat_map(|(provider, list)| {
+            list.iter()
+                .flatten()
+                .filter(|id| !id.is_disabled(provider))
+                .map(move |id| (provider.as_str(), id))
+        })
+    }
+}
+
 impl exporter_core::Validate for Config {
     fn validate(&self) -> Result<(), String> {
         if !valid_metric_name(&self.service.metric_name) {
@@ -175,25 +206,60 @@ impl exporter_core::Validate for Config {
                 self.service.metric_name
             ));
         }
+        if self.service.poll_timeout == 0 {
+            return Err("service.poll_timeout: must be at least 1 (seconds)".into());
+        }
+        for (name, definition) in &self.providers {
+            if BUILT_IN.contains(&name.as_str()) {
+                return Err(format!(
+                    "providers.{name}: a built-in provider has that name"
+                ));
+            }
+            definition
+                .check()
+                .map_err(|e| format!("providers.{name}.{e}"))?;
+        }
         let mut total = 0;
         let mut enabled = 0;
+        let mut seen = std::collections::HashMap::new();
         for (provider, list) in &self.identifiers {
-            if !PROVIDERS.contains(&provider.as_str()) {
+            if self.kind(provider).is_none() {
+                let known: Vec<&str> = BUILT_IN
+                    .iter()
+                    .copied()
+                    .chain(self.providers.keys().map(String::as_str))
+                    .collect();
                 return Err(format!(
                     "identifiers.{provider}: unknown provider (known: {})",
-                    PROVIDERS.join(", ")
+                    known.join(", ")
                 ));
             }
             for (i, id) in list.iter().flatten().enumerate() {
                 let at = format!("identifiers.{provider}[{i}]");
                 total += 1;
-                enabled += usize::from(!id.disabled);
+                if let Some(first) = seen.insert((provider, &id.identifier), i) {
+                    return Err(format!(
+                        "{at}.identifier: {:?} is also identifiers.{provider}[{first}] (their series would collide)",
+                        id.identifier
+                    ));
+                }
+                if id.is_disabled(provider) {
+                    continue;
+                }
+                enabled += 1;
                 if id.poll_interval == 0 {
                     return Err(format!("{at}.poll_interval: must be at least 1"));
                 }
-                if id.password_source().count() != 1 && !id.disabled {
+                if id.password_source().count() != 1 {
                     return Err(format!(
                         "{at}: give exactly one of password, password_file, password_env, password_command"
+                    ));
+                }
+                if let Some(url) = &id.base_url
+                    && !(url.starts_with("http://") || url.starts_with("https://"))
+                {
+                    return Err(format!(
+                        "{at}.base_url: must start with http:// or https://"
                     ));
                 }
                 for name in id.labels.keys() {
@@ -245,7 +311,7 @@ mod tests {
             "verification is on unless switched off"
         );
         assert_eq!(vultr[0].labels["currency"], LabelValue("$".into()));
-        assert!(c.identifiers["WifireRussia"].as_ref().expect("w")[0].disabled);
+        assert!(c.identifiers["WifireRussia"].as_ref().expect("w")[0].is_disabled("WifireRussia"));
     }
 
     #[test]
@@ -274,5 +340,35 @@ mod tests {
         assert_eq!(v.labels["paid"], LabelValue("True".into()));
         // Null lists are fine.
         load("identifiers:\n  Vultr: null\n").expect("null list");
+        let e = load("identifiers:\n  Vultr:\n    - identifier: a\n      password: b\n    - identifier: a\n      password: c\n")
+            .expect_err("duplicate");
+        assert!(e.starts_with("identifiers.Vultr[1].identifier:"), "{e}");
+    }
+
+    #[test]
+    fn t2_is_off_unless_switched_on() {
+        let c = load("identifiers:\n  T2RussiaB2C:\n    - identifier: '79001234567'\n      password: x\n  Vultr:\n    - identifier: v\n      password: k\n")
+            .expect("config");
+        let enabled: Vec<&str> = c.enabled().map(|(p, _)| p).collect();
+        assert_eq!(enabled, ["Vultr"]);
+        let c = load("identifiers:\n  T2RussiaB2C:\n    - identifier: '79001234567'\n      password: x\n      disabled: false\n")
+            .expect("config");
+        assert_eq!(c.enabled().count(), 1);
+    }
+
+    #[test]
+    fn generic_providers() {
+        let yaml = "providers:\n  MyIsp:\n    base_url: https://lk.example.net\n    balance: {path: /api/balance, json_pointer: /balance}\nidentifiers:\n  MyIsp:\n    - identifier: a\n      password: b\n";
+        let c = load(yaml).expect("generic");
+        assert!(matches!(c.kind("MyIsp"), Some(Kind::Generic(_))));
+        let e = load(&yaml.replace("json_pointer: /balance", "json_pointer: balance"))
+            .expect_err("pointer");
+        assert!(
+            e.starts_with("providers.MyIsp.balance.json_pointer:"),
+            "{e}"
+        );
+        let e = load("providers:\n  Vultr:\n    base_url: https://x\n    balance: {path: /b, json_pointer: /b}\n")
+            .expect_err("clash");
+        assert!(e.starts_with("providers.Vultr:"), "{e}");
     }
 }

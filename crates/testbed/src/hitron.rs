@@ -19,6 +19,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::serve::{self, bad, cookies, form};
+
 /// Which API the simulated modem speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Model {
@@ -88,15 +90,7 @@ pub struct HitronSim {
     modem: Arc<Modem>,
     /// The certificate's DER (HTTPS only).
     pub cert_der: Option<Vec<u8>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for HitronSim {
-    fn drop(&mut self) {
-        if let Some(s) = self.shutdown.take() {
-            let _ = s.send(());
-        }
-    }
+    _server: serve::Server,
 }
 
 /// Failed logins before `LoginProtect`.
@@ -139,51 +133,20 @@ impl HitronSim {
             .route("/goform/logout", post(logout))
             .route("/data/{name}", get(data))
             .with_state(Arc::clone(&shared));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let mut cert_der = None;
-        if tls == Tls::None {
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-        } else {
-            let (der, config) = server_config(tls)?;
-            cert_der = Some(der);
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-            tokio::spawn(async move {
-                let mut rx = rx;
-                loop {
-                    tokio::select! {
-                        _ = &mut rx => return,
-                        accepted = listener.accept() => {
-                            let Ok((tcp, _)) = accepted else { continue };
-                            let acceptor = acceptor.clone();
-                            let app = app.clone();
-                            tokio::spawn(async move {
-                                let Ok(tls) = acceptor.accept(tcp).await else { return };
-                                let service = hyper_util::service::TowerToHyperService::new(app);
-                                let _ = hyper_util::server::conn::auto::Builder::new(
-                                    hyper_util::rt::TokioExecutor::new(),
-                                )
-                                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                                .await;
-                            });
-                        }
-                    }
-                }
-            });
-        }
+        let (cert_der, tls) = match tls {
+            Tls::None => (None, None),
+            Tls::Modern | Tls::Legacy1024 => {
+                let (der, config) = server_config(tls)?;
+                (Some(der), Some(config))
+            }
+        };
+        let server = serve::start(app, tls).await?;
         Ok(Self {
-            addr,
+            addr: server.addr,
             counts: tallies,
             modem: shared,
             cert_der,
-            shutdown: Some(tx),
+            _server: server,
         })
     }
 
@@ -219,7 +182,6 @@ impl HitronSim {
 
 /// The certificate (DER) and the server config for `tls`.
 fn server_config(tls: Tls) -> std::io::Result<(Vec<u8>, rustls::ServerConfig)> {
-    let bad = |what: &str, e: &dyn std::fmt::Display| std::io::Error::other(format!("{what}: {e}"));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     if tls == Tls::Legacy1024 {
         use rsa::pkcs8::DecodePrivateKey as _;
@@ -241,30 +203,8 @@ fn server_config(tls: Tls) -> std::io::Result<(Vec<u8>, rustls::ServerConfig)> {
             .with_cert_resolver(Arc::new(OneCert(certified)));
         return Ok((der, config));
     }
-    let key = rcgen::KeyPair::generate().map_err(|e| bad("key", &e))?;
-    let mut params =
-        rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| bad("params", &e))?;
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "02:00:00:00:00:00");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "Hitron Technologies");
-    let cert = params
-        .self_signed(&key)
-        .map_err(|e| bad("certificate", &e))?;
-    let der = cert.der().to_vec();
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad("versions", &e))?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![der.clone().into()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .map_err(|e| bad("server config", &e))?;
-    Ok((der, config))
+    let s = serve::self_signed("02:00:00:00:00:00", "Hitron Technologies")?;
+    Ok((s.der, s.config))
 }
 
 #[derive(Debug)]
@@ -311,48 +251,6 @@ impl rustls::sign::Signer for Rsa1024Signer {
     fn scheme(&self) -> rustls::SignatureScheme {
         rustls::SignatureScheme::RSA_PKCS1_SHA256
     }
-}
-
-fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            Some((k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect()
-}
-
-fn form(body: &[u8]) -> HashMap<String, String> {
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            Some((decode(k), decode(v)))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let h = u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?');
-                out.push(h);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Serializes requests like the modem and applies the delay; counts overlaps.

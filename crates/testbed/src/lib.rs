@@ -9,5 +9,7 @@ pub mod geoip;
 pub mod hitron;
 pub mod netns;
 pub mod reaction;
+#[cfg(any(feature = "ssp", feature = "hitron"))]
+pub mod serve;
 #[cfg(feature = "ssp")]
 pub mod ssp;

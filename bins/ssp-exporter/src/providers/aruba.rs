@@ -7,79 +7,64 @@
 
 use serde_json::Value;
 
-use super::{Account, Balance, Failure, number, transport};
+use super::http::{Reply, mentions_captcha, message, number_at, send};
+use super::{Account, Balance, Failure, Provider};
 
-pub const BASE_URL: &str = "https://api.dc3.computing.cloud.it";
-const PATH: &str = "/WsEndUser/v2.9/WsEndUser.svc/json/GetCredit";
+pub struct Aruba;
 
-/// Reads `GetCredit`'s answer.
-pub fn parse(body: &[u8]) -> Result<Balance, Failure> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| Failure::Parsing(format!("not JSON: {e}")))?;
-    if v.get("Success") == Some(&Value::Bool(false)) {
-        let msg = v
-            .get("ResultMessage")
-            .and_then(Value::as_str)
-            .unwrap_or("Success: false");
-        return Err(Failure::CannotProceed(format!("GetCredit refused: {msg}")));
+impl Provider for Aruba {
+    const NAME: &'static str = "ArubaCloud";
+    const BASE_URL: &'static str = "https://api.dc3.computing.cloud.it";
+
+    async fn poll(a: &Account<'_>) -> Result<Balance, Failure> {
+        let body = serde_json::json!({"Username": a.identifier, "Password": a.secret.expose()});
+        let reply = send(
+            "GetCredit",
+            a.http
+                .post(a.url("/WsEndUser/v2.9/WsEndUser.svc/json/GetCredit"))
+                .json(&body),
+        )
+        .await?;
+        parse(&reply.success()?)
     }
-    let value = v
-        .get("Value")
-        .and_then(|inner| inner.get("Value"))
-        .and_then(number)
-        .ok_or_else(|| Failure::Parsing("no numeric `Value.Value`".into()))?;
-    Ok(Balance {
-        value,
-        pending_charges: None,
-    })
 }
 
-pub async fn poll(a: &Account, username: &str) -> Result<Balance, Failure> {
-    let base = a
-        .base_url
-        .as_deref()
-        .unwrap_or(BASE_URL)
-        .trim_end_matches('/');
-    let body = serde_json::json!({"Username": username, "Password": a.secret.expose()});
-    let resp = a
-        .http
-        .post(format!("{base}{PATH}"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .timeout(a.timeout)
-        .send()
-        .await
-        .map_err(transport)?;
-    let status = resp.status();
-    if status.as_u16() == 429 || status.as_u16() == 503 {
-        return Err(Failure::RateLimit);
+/// Reads `GetCredit`'s answer.
+pub fn parse(reply: &Reply) -> Result<Balance, Failure> {
+    let v = reply.json()?;
+    if v.get("Success") == Some(&Value::Bool(false)) {
+        let msg = message(&v, "/ResultMessage");
+        if mentions_captcha(&msg) {
+            return Err(Failure::Captcha(format!("GetCredit: {msg}")));
+        }
+        return Err(Failure::CannotProceed(format!("GetCredit refused: {msg}")));
     }
-    if !status.is_success() {
-        return Err(Failure::NoAnswer(format!("HTTP {status}")));
-    }
-    let body = resp.bytes().await.map_err(transport)?;
-    parse(&body)
+    number_at(&v, "/Value/Value", "GetCredit").map(Balance::of)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn reply(body: &str) -> Reply {
+        Reply::fake("GetCredit", 200, body)
+    }
+
     #[test]
-    fn credit_refusal_and_garbage() {
-        let ok = br#"{"ExceptionInfo":null,"ResultCode":0,"Success":true,"Value":{"OverdraftLimit":100,"Value":19.78}}"#;
-        assert_eq!(parse(ok).expect("ok").value, 19.78);
-        let zero = br#"{"Success":true,"Value":{"Value":0}}"#;
-        assert_eq!(parse(zero).expect("zero is a credit").value, 0.0);
-        let neg = br#"{"Success":true,"Value":{"Value":-3.5}}"#;
-        assert_eq!(parse(neg).expect("sign kept").value, -3.5);
-        let refused = br#"{"ResultCode":-1,"ResultMessage":"Invalid credentials","Success":false,"Value":null}"#;
-        assert!(
-            matches!(parse(refused), Err(Failure::CannotProceed(m)) if m.contains("Invalid credentials"))
+    fn value_sign_zero_and_refusal() {
+        let ok = |b: &str| parse(&reply(b)).map(|b| b.value);
+        assert_eq!(
+            ok(r#"{"Success":true,"Value":{"Value":19.78,"OverdraftLimit":0}}"#),
+            Ok(19.78)
         );
-        assert!(matches!(parse(b"<html>"), Err(Failure::Parsing(_))));
+        assert_eq!(ok(r#"{"Success":true,"Value":{"Value":-3.5}}"#), Ok(-3.5));
+        assert_eq!(ok(r#"{"Success":true,"Value":{"Value":0}}"#), Ok(0.0));
         assert!(matches!(
-            parse(br#"{"Success":true,"Value":null}"#),
+            parse(&reply(r#"{"Success":false,"ResultMessage":"Invalid credentials","Value":null}"#)),
+            Err(Failure::CannotProceed(m)) if m.contains("Invalid credentials")
+        ));
+        assert!(matches!(
+            parse(&reply(r#"{"Success":true,"Value":null}"#)),
             Err(Failure::Parsing(_))
         ));
     }

@@ -1,93 +1,89 @@
 //! Vultr, through its documented API: `GET /v2/account` with the API key as a bearer
-//! token. Vultr's `balance` is negative when the account has credit, so the exported
-//! value is `-balance` (money available), and `pending_charges` is exported too. The
-//! original's `abs()` lost the sign, and it took a balance of 0 for a parse error.
+//! token (the identifier is only a label). Vultr's `balance` is negative when the
+//! account has credit, so the exported value is `-balance` (money available), and
+//! `pending_charges` is exported too. The original's `abs()` lost the sign, and it took
+//! a balance of 0 for a parse error.
 
-use serde_json::Value;
+use super::http::{Reply, send};
+use super::{Account, Balance, Failure, Provider, number};
 
-use super::{Account, Balance, Failure, number, transport};
+pub struct Vultr;
 
-pub const BASE_URL: &str = "https://api.vultr.com";
+impl Provider for Vultr {
+    const NAME: &'static str = "Vultr";
+    const BASE_URL: &'static str = "https://api.vultr.com";
 
-/// Reads `/v2/account`'s body.
-pub fn parse(body: &[u8]) -> Result<Balance, Failure> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| Failure::Parsing(format!("not JSON: {e}")))?;
+    async fn poll(a: &Account<'_>) -> Result<Balance, Failure> {
+        let reply = send(
+            "account",
+            a.http
+                .get(a.url("/v2/account"))
+                .bearer_auth(a.secret.expose()),
+        )
+        .await?;
+        // The v1 API documented 503 as its rate limit.
+        if reply.status.as_u16() == 503 {
+            return Err(Failure::RateLimit("account: HTTP 503".into()));
+        }
+        parse(&reply.success()?)
+    }
+}
+
+/// Reads `/v2/account`'s answer.
+pub fn parse(reply: &Reply) -> Result<Balance, Failure> {
+    let v = reply.json()?;
     let account = v
         .get("account")
-        .ok_or_else(|| Failure::Parsing("no `account` object".into()))?;
+        .filter(|a| a.is_object())
+        .ok_or_else(|| Failure::Parsing("account: no `account` object".into()))?;
     let balance = account
         .get("balance")
-        .and_then(number)
-        .ok_or_else(|| Failure::Parsing("no numeric `account.balance`".into()))?;
+        .and_then(number::json)
+        .ok_or_else(|| Failure::Parsing("account: no number at account.balance".into()))?;
     Ok(Balance {
         // 0.0 - x, so that a zero balance is 0 and not -0.
         value: 0.0 - balance,
-        pending_charges: account.get("pending_charges").and_then(number),
+        pending_charges: account.get("pending_charges").and_then(number::json),
     })
-}
-
-pub async fn poll(a: &Account) -> Result<Balance, Failure> {
-    let base = a
-        .base_url
-        .as_deref()
-        .unwrap_or(BASE_URL)
-        .trim_end_matches('/');
-    let resp = a
-        .http
-        .get(format!("{base}/v2/account"))
-        .bearer_auth(a.secret.expose())
-        .timeout(a.timeout)
-        .send()
-        .await
-        .map_err(transport)?;
-    let status = resp.status();
-    if status.as_u16() == 429 || status.as_u16() == 503 {
-        return Err(Failure::RateLimit);
-    }
-    if status.as_u16() == 401 || status.as_u16() == 403 {
-        return Err(Failure::CannotProceed(format!(
-            "HTTP {status}: API key refused"
-        )));
-    }
-    if !status.is_success() {
-        return Err(Failure::NoAnswer(format!("HTTP {status}")));
-    }
-    let body = resp.bytes().await.map_err(transport)?;
-    parse(&body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn reply(body: &str) -> Reply {
+        Reply::fake("account", 200, body)
+    }
+
     #[test]
     fn sign_zero_strings_and_garbage() {
-        let b =
-            parse(br#"{"account":{"balance":-5519.11,"pending_charges":57.03}}"#).expect("credit");
+        let b = parse(&reply(
+            r#"{"account":{"balance":-5519.11,"pending_charges":57.03}}"#,
+        ))
+        .expect("credit");
         assert_eq!(b.value, 5519.11);
         assert_eq!(b.pending_charges, Some(57.03));
         assert_eq!(
-            parse(br#"{"account":{"balance":13.32}}"#)
+            parse(&reply(r#"{"account":{"balance":13.32}}"#))
                 .expect("debt")
                 .value,
             -13.32
         );
-        let zero = parse(br#"{"account":{"balance":0}}"#).expect("zero is a balance");
+        let zero = parse(&reply(r#"{"account":{"balance":0}}"#)).expect("zero is a balance");
         assert!(zero.value == 0.0 && zero.value.is_sign_positive());
         assert_eq!(
-            parse(br#"{"account":{"balance":"-1.50"}}"#)
+            parse(&reply(r#"{"account":{"balance":"-1.50"}}"#))
                 .expect("string")
                 .value,
             1.5
         );
-        assert!(matches!(parse(b"<html>"), Err(Failure::Parsing(_))));
+        assert!(matches!(parse(&reply("<html>")), Err(Failure::Parsing(_))));
         assert!(matches!(
-            parse(br#"{"account":{}}"#),
+            parse(&reply(r#"{"account":{}}"#)),
             Err(Failure::Parsing(_))
         ));
         assert!(matches!(
-            parse(br#"{"error":"x"}"#),
+            parse(&reply(r#"{"account":null}"#)),
             Err(Failure::Parsing(_))
         ));
     }
