@@ -13,6 +13,8 @@
 //!   latency while a journal backlog is read, and memory after 1,000,000 distinct IPs.
 //! - `bench-hitron`: hitron-exporter probe latency against the modem simulator, 100 modems
 //!   probed at once, and the exporter's memory (`examples/probe_bench.rs`).
+//! - `bench-ssp`: ssp-exporter polling 100 identifiers of the seven providers against the
+//!   portal simulators: first round, idle memory, CPU per poll (`examples/poll_bench.rs`).
 //! - `bench-geoip`: geoip-conn-exporter's collection cycle over 50,000 real connections
 //!   in a network namespace, against `/proc/net/tcp` parsing, and its idle memory (root).
 
@@ -56,10 +58,11 @@ fn main() -> ExitCode {
         Some("bench") => bench(),
         Some("bench-reaction") => bench_reaction::run(&root()),
         Some("bench-geoip") => bench_geoip::run(&root()),
-        Some("bench-hitron") => bench_hitron(),
+        Some("bench-hitron") => bench_example("hitron-exporter", "probe_bench"),
+        Some("bench-ssp") => bench_example("ssp-exporter", "poll_bench"),
         Some("__geoip-conns") => bench_geoip::child(&args[1..]),
         _ => Err(
-            "usage: cargo xtask <ci | deps | codegen [--check] | run | bench | bench-reaction | bench-geoip | bench-hitron>"
+            "usage: cargo xtask <ci | deps | codegen [--check] | run | bench | bench-reaction | bench-geoip | bench-hitron | bench-ssp>"
                 .into(),
         ),
     };
@@ -276,20 +279,21 @@ fn run_all() -> Result {
     }
 }
 
-fn bench_hitron() -> Result {
+/// Runs a package's benchmark example with its release binary as the argument.
+fn bench_example(package: &str, example: &str) -> Result {
     let mut build = cargo();
-    build.args(["build", "--quiet", "--release", "-p", "hitron-exporter"]);
+    build.args(["build", "--quiet", "--release", "-p", package]);
     run(build)?;
-    let bin = target_dir("release").join("hitron-exporter");
+    let bin = target_dir("release").join(package);
     let mut bench = cargo();
     bench.args([
         "run",
         "--quiet",
         "--release",
         "-p",
-        "hitron-exporter",
+        package,
         "--example",
-        "probe_bench",
+        example,
         "--",
     ]);
     bench.arg(bin);

@@ -9,6 +9,7 @@ mod config;
 mod interval;
 mod poller;
 mod providers;
+mod tls;
 mod user_schema;
 
 use std::path::{Path, PathBuf};

@@ -13,8 +13,8 @@ use tokio::sync::{Semaphore, watch};
 use tracing::Instrument as _;
 
 use crate::config::{Config, Identifier};
-use crate::interval;
 use crate::providers::{self, Account, Balance, Failure, Kind};
+use crate::{interval, tls};
 
 /// Polls of one provider running at once.
 const PER_PROVIDER: usize = 4;
@@ -340,12 +340,19 @@ async fn run(
         spec.user_agents[fastrand::usize(..spec.user_agents.len())].clone()
     };
     let timeout = Duration::from_secs(spec.poll_timeout);
+    // Once per task: a reload that changes the CA file restarts the task.
+    let tls = tls::client_config(spec.id.tls_verify, spec.id.tls_ca_file.as_deref())
+        .await
+        .map_err(Failure::CannotProceed);
     let mut failures_in_a_row = 0u32;
     loop {
         let started = Instant::now();
-        let result = {
-            let _permit = limit.acquire().await;
-            poll_once(&kind, &spec.id, &ua, timeout).await
+        let result = match &tls {
+            Ok(tls) => {
+                let _permit = limit.acquire().await;
+                poll_once(&kind, &spec.id, &ua, timeout, tls).await
+            }
+            Err(e) => Err(e.clone()),
         };
         match &result {
             Ok(b) => tracing::debug!(balance = b.value, "polled"),
@@ -387,6 +394,7 @@ async fn poll_once(
     id: &Identifier,
     ua: &str,
     timeout: Duration,
+    tls: &rustls::ClientConfig,
 ) -> Result<Balance, Failure> {
     let poll = async {
         let secret = id
@@ -395,24 +403,13 @@ async fn poll_once(
             .await
             .map_err(Failure::CannotProceed)?
             .ok_or_else(|| Failure::CannotProceed("no password given".into()))?;
-        let mut http = reqwest::Client::builder()
+        let http = reqwest::Client::builder()
             .user_agent(ua)
             // A session lives for one poll, like the original's.
             .cookie_store(true)
-            .danger_accept_invalid_certs(!id.tls_verify)
-            .connect_timeout(timeout.min(Duration::from_secs(15)));
-        if let Some(path) = &id.tls_ca_file {
-            let pem = tokio::fs::read(path).await.map_err(|e| {
-                Failure::CannotProceed(format!("tls_ca_file {}: {e}", path.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Failure::CannotProceed(format!("tls_ca_file {}: {e}", path.display()))
-            })?;
-            for c in certs {
-                http = http.add_root_certificate(c);
-            }
-        }
-        let http = http
+            .connect_timeout(timeout.min(Duration::from_secs(15)))
+            // Shared, so the CA store is not rebuilt for every poll.
+            .tls_backend_preconfigured(tls.clone())
             .build()
             .map_err(|e| providers::http::transport("client", e))?;
         let base = id

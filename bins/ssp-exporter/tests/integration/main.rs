@@ -531,3 +531,28 @@ fn config_errors_name_the_file_and_the_key() {
         );
     }
 }
+
+#[test]
+fn the_config_example_is_valid() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config-examples/ssp-exporter.yml");
+    let (ok, stdout, stderr) = e2e_tests::config_check(
+        Path::new(env!("CARGO_BIN_EXE_ssp-exporter")),
+        &["-c".as_ref(), example.as_os_str()],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    let text = std::fs::read_to_string(&example).expect("read");
+    for key in [
+        "poll_timeout:",
+        "password_file:",
+        "password_env:",
+        "password_command:",
+        "base_url:",
+        "tls_ca_file:",
+        "providers:",
+        "token_pointer:",
+        "json_pointer:",
+    ] {
+        assert!(text.contains(key), "the example documents {key}");
+    }
+}
