@@ -44,7 +44,12 @@ const APT: &[(&str, &str)] = &[
     ),
     // Network namespaces and veth pairs for the socket-counting tests.
     ("ip", "iproute2"),
+    // Building the `virt` crate (openstack-instance-exporter) finds libvirt with it.
+    ("pkg-config", "pkg-config"),
 ];
+
+/// Debian packages of C libraries the build links, by their pkg-config name.
+const APT_LIBS: &[(&str, &str)] = &[("libvirt", "libvirt-dev")];
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -137,10 +142,22 @@ fn ci() -> Result {
 /// Installs the test dependencies that are missing: Debian packages with apt-get (after
 /// `apt-get update`), the Python OpenMetrics parser with pip, cargo-nextest with cargo.
 fn deps() -> Result {
+    let has_lib = |name: &str| {
+        Command::new("pkg-config")
+            .args(["--exists", name])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     let missing: Vec<&str> = APT
         .iter()
         .filter(|(cmd, _)| !have(cmd))
         .map(|(_, pkg)| *pkg)
+        .chain(
+            APT_LIBS
+                .iter()
+                .filter(|(lib, _)| !has_lib(lib))
+                .map(|(_, pkg)| *pkg),
+        )
         .collect();
     if !missing.is_empty() {
         let mut pkgs = missing.clone();

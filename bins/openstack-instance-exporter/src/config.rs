@@ -1,0 +1,177 @@
+//! The exporter's settings: the original's flags (Go spelling, same defaults) are
+//! overrides of these config keys, so a unit file of the original keeps working and a
+//! config file can hold everything.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use exporter_core::config::duration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub libvirt: Libvirt,
+    /// Time between two collections (the original's `-collection.interval`).
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub collection_interval: Duration,
+    /// How long a domain's XML (Nova metadata, disks, interfaces) is reused before it is
+    /// read again (`-static.cache.expiration`); ports change on attach and detach.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub static_cache_expiration: Duration,
+    /// How long the last collection is served when the next ones fail
+    /// (`-dynamic.cache.expiration`), on top of one interval.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub dynamic_cache_expiration: Duration,
+    pub thresholds: Thresholds,
+    /// `oie_cpu_percent` below this is not exported (`-cpu.min`; 0 exports every value).
+    pub cpu_min: f64,
+    /// The original's gaps: a disk's four I/O series are left out while all four are 0,
+    /// and an interface's eight while all eight are 0. Off: every series is exported
+    /// from the first reading, zeros included.
+    pub zero_suppression: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            libvirt: Libvirt::default(),
+            collection_interval: Duration::from_secs(10),
+            static_cache_expiration: Duration::from_secs(3600),
+            dynamic_cache_expiration: Duration::from_secs(10),
+            thresholds: Thresholds::default(),
+            cpu_min: 10.0,
+            zero_suppression: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Libvirt {
+    /// `-libvirt.uri`.
+    pub uri: String,
+    /// Open the connection read-only (the original opened it read-write; nothing here
+    /// writes).
+    pub read_only: bool,
+    /// Time limit of one domain's calls in a cycle; a domain over it (a migration or a
+    /// shutdown holding its job lock) keeps its last values and delays no other.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub call_timeout: Duration,
+    /// Domains read at once.
+    pub concurrency: usize,
+}
+
+impl Default for Libvirt {
+    fn default() -> Self {
+        Self {
+            uri: "qemu:///system".into(),
+            read_only: true,
+            call_timeout: Duration::from_secs(5),
+            concurrency: 4,
+        }
+    }
+}
+
+/// Alert thresholds exported per disk, by disk type (`local` or the Ceph pool).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// `-default.read.threshold`.
+    pub default_read: i64,
+    /// `-default.write.threshold`.
+    pub default_write: i64,
+    /// `-read.thresholds` (`default:500,local:200,ultra:2500`).
+    pub read: BTreeMap<String, i64>,
+    /// `-write.thresholds`.
+    pub write: BTreeMap<String, i64>,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            default_read: 100,
+            default_write: 100,
+            read: BTreeMap::new(),
+            write: BTreeMap::new(),
+        }
+    }
+}
+
+impl Thresholds {
+    /// The original's resolution: the flag default, then the map's `default`, then the
+    /// disk type's entry.
+    pub fn resolve(&self, disk_type: &str) -> (i64, i64) {
+        let pick = |map: &BTreeMap<String, i64>, fallback: i64| {
+            map.get(disk_type)
+                .or_else(|| map.get("default"))
+                .copied()
+                .unwrap_or(fallback)
+        };
+        (
+            pick(&self.read, self.default_read),
+            pick(&self.write, self.default_write),
+        )
+    }
+}
+
+/// The original's `type:int,type:int` flag format. Malformed pairs are skipped, as the
+/// original did, and returned so they can be logged.
+pub fn parse_threshold_list(s: &str) -> (BTreeMap<String, i64>, Vec<String>) {
+    let mut map = BTreeMap::new();
+    let mut bad = Vec::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match pair.split_once(':') {
+            Some((k, v)) if !k.trim().is_empty() => match v.trim().parse() {
+                Ok(n) => {
+                    map.insert(k.trim().to_owned(), n);
+                }
+                Err(_) => bad.push(pair.to_owned()),
+            },
+            _ => bad.push(pair.to_owned()),
+        }
+    }
+    (map, bad)
+}
+
+impl exporter_core::Validate for Config {
+    fn validate(&self) -> Result<(), String> {
+        if self.collection_interval.is_zero() {
+            return Err("collection_interval: must be above 0".into());
+        }
+        if self.libvirt.concurrency == 0 {
+            return Err("libvirt.concurrency: must be at least 1".into());
+        }
+        if self.libvirt.call_timeout.is_zero() {
+            return Err("libvirt.call_timeout: must be above 0".into());
+        }
+        if !self.cpu_min.is_finite() || self.cpu_min < 0.0 {
+            return Err(format!("cpu_min: {} is not a percentage", self.cpu_min));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_flags_as_the_original() {
+        let (map, bad) = parse_threshold_list("default:500,local:200,ultra:2500,oops,x:y");
+        assert_eq!(map.len(), 3);
+        assert_eq!(bad, ["oops", "x:y"]);
+        let t = Thresholds {
+            read: map,
+            ..Thresholds::default()
+        };
+        assert_eq!(t.resolve("ultra").0, 2500);
+        assert_eq!(t.resolve("vms").0, 500, "the map's default");
+        assert_eq!(t.resolve("vms").1, 100, "no write map: the flag default");
+    }
+}

@@ -1,0 +1,251 @@
+//! The exposition of one collection: the original's `oie_*` families with its label
+//! sets, plus an info metric and host totals. Pure: built from the collected instances.
+//!
+//! Units: `*_gbytes` keep the original's names and unit (GiB) but not its rounding to
+//! 0.01 (which lost every increment below 10 MiB); they and `oie_disk_*_requests` are
+//! typed gauge because a counter's name must end in `_total` in OpenMetrics and the
+//! names must not change. `rate()` works on them all the same.
+
+use exporter_core::Family;
+
+use crate::collect::Instance;
+use crate::config::Config;
+
+const GIB: f64 = 1_073_741_824.0;
+
+/// Process-wide counts the collector keeps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub timeouts: u64,
+    pub xml_errors: u64,
+}
+
+const DISK_LABELS: [&str; 7] = [
+    "domain",
+    "instance_uuid",
+    "user_uuid",
+    "project_uuid",
+    "disk_uuid",
+    "disk_type",
+    "disk_path",
+];
+const NET_LABELS: [&str; 5] = [
+    "domain",
+    "interface",
+    "instance_uuid",
+    "user_uuid",
+    "project_uuid",
+];
+
+#[allow(
+    clippy::similar_names,
+    reason = "the bindings mirror the metric names (rx/tx, r/w)"
+)]
+pub fn families(instances: &[Instance], config: &Config, totals: &Totals) -> Vec<Family> {
+    let disk = |name: &str, help: String| Family::gauge(name, help).with_labels(DISK_LABELS);
+    let mut r_threshold = disk(
+        "oie_disk_r_alert_threshold",
+        "Read alert threshold of the disk's type (-read.thresholds).".into(),
+    );
+    let mut w_threshold = disk(
+        "oie_disk_w_alert_threshold",
+        "Write alert threshold of the disk's type (-write.thresholds).".into(),
+    );
+    let suppressed = if config.zero_suppression {
+        " Left out while the disk's four I/O values are all 0."
+    } else {
+        ""
+    };
+    let mut r_gbytes = disk(
+        "oie_disk_r_gbytes",
+        format!("Bytes read from the disk, in GiB (not rounded; a counter).{suppressed}"),
+    );
+    let mut w_gbytes = disk(
+        "oie_disk_w_gbytes",
+        format!("Bytes written to the disk, in GiB (not rounded; a counter).{suppressed}"),
+    );
+    let mut r_req = disk(
+        "oie_disk_r_requests",
+        format!("Read requests of the disk (a counter).{suppressed}"),
+    );
+    let mut w_req = disk(
+        "oie_disk_w_requests",
+        format!("Write requests of the disk (a counter).{suppressed}"),
+    );
+    let mut cpu = Family::gauge(
+        "oie_cpu_percent",
+        format!(
+            "CPU use over the last interval, per flavor vCPU (0-100). Left out below {} (-cpu.min) and on the first reading.",
+            config.cpu_min
+        ),
+    )
+    .with_labels(["domain", "instance_uuid", "user_uuid", "project_uuid"]);
+    let net_suppressed = if config.zero_suppression {
+        " Left out while the interface's eight values are all 0."
+    } else {
+        ""
+    };
+    let net_gauge = |name: &str, help: &str| {
+        Family::gauge(name, format!("{help}{net_suppressed}")).with_labels(NET_LABELS)
+    };
+    let net_counter = |name: &str, help: &str| {
+        Family::counter(name, format!("{help}{net_suppressed}")).with_labels(NET_LABELS)
+    };
+    let mut rx_gbytes = net_gauge(
+        "oie_net_rx_gbytes",
+        "Bytes received by the interface, in GiB (not rounded; a counter).",
+    );
+    let mut tx_gbytes = net_gauge(
+        "oie_net_tx_gbytes",
+        "Bytes sent by the interface, in GiB (not rounded; a counter).",
+    );
+    let mut rx_pkt = net_counter("oie_net_rx_pkt_total", "Packets received by the interface.");
+    let mut tx_pkt = net_counter("oie_net_tx_pkt_total", "Packets sent by the interface.");
+    let mut rx_er = net_counter("oie_net_rx_er_total", "Receive errors of the interface.");
+    let mut tx_er = net_counter("oie_net_tx_er_total", "Send errors of the interface.");
+    let mut rx_drp = net_counter("oie_net_rx_drp_total", "Received packets dropped.");
+    let mut tx_drp = net_counter("oie_net_tx_drp_total", "Sent packets dropped.");
+    let mut info = Family::info(
+        "oie_instance_info",
+        "Nova's metadata of an active instance (join on instance_uuid).",
+    )
+    .with_labels([
+        "domain",
+        "instance_uuid",
+        "name",
+        "flavor",
+        "vcpus",
+        "user_uuid",
+        "user_name",
+        "project_uuid",
+        "project_name",
+    ]);
+    let mut vcpus_total = 0u64;
+    for i in instances {
+        let d = &i.domain;
+        let (user, project) = (d.user_uuid.as_str(), d.project_uuid.as_str());
+        let vcpus = d.vcpus.to_string();
+        vcpus_total += u64::from(d.vcpus);
+        info.push(
+            [
+                i.name.as_str(),
+                &i.uuid,
+                &d.nova_name,
+                &d.flavor,
+                &vcpus,
+                user,
+                &d.user_name,
+                project,
+                &d.project_name,
+            ],
+            1.0,
+        );
+        for disk in &d.disks {
+            let labels = [
+                i.name.as_str(),
+                &i.uuid,
+                user,
+                project,
+                &disk.disk_uuid,
+                &disk.disk_type,
+                &disk.path,
+            ];
+            let (r, w) = config.thresholds.resolve(&disk.disk_type);
+            r_threshold.push(labels, r as f64);
+            w_threshold.push(labels, w as f64);
+        }
+        for (disk, s) in &i.disks {
+            if config.zero_suppression
+                && s.rd_bytes == 0
+                && s.wr_bytes == 0
+                && s.rd_req == 0
+                && s.wr_req == 0
+            {
+                continue;
+            }
+            let labels = [
+                i.name.as_str(),
+                &i.uuid,
+                user,
+                project,
+                &disk.disk_uuid,
+                &disk.disk_type,
+                &disk.path,
+            ];
+            r_gbytes.push(labels, s.rd_bytes.max(0) as f64 / GIB);
+            w_gbytes.push(labels, s.wr_bytes.max(0) as f64 / GIB);
+            r_req.push(labels, s.rd_req.max(0) as f64);
+            w_req.push(labels, s.wr_req.max(0) as f64);
+        }
+        if let Some(p) = i.cpu_percent
+            && p >= config.cpu_min
+        {
+            cpu.push([i.name.as_str(), &i.uuid, user, project], p);
+        }
+        for (dev, s) in &i.interfaces {
+            let values = [
+                s.rx_bytes,
+                s.tx_bytes,
+                s.rx_packets,
+                s.tx_packets,
+                s.rx_errs,
+                s.tx_errs,
+                s.rx_drop,
+                s.tx_drop,
+            ];
+            if config.zero_suppression && values.iter().all(|v| *v == 0) {
+                continue;
+            }
+            let labels = [i.name.as_str(), dev, &i.uuid, user, project];
+            // libvirt reports -1 for a value the driver does not know.
+            let n = |v: i64| v.max(0) as f64;
+            rx_gbytes.push(labels, n(s.rx_bytes) / GIB);
+            tx_gbytes.push(labels, n(s.tx_bytes) / GIB);
+            rx_pkt.push(labels, n(s.rx_packets));
+            tx_pkt.push(labels, n(s.tx_packets));
+            rx_er.push(labels, n(s.rx_errs));
+            tx_er.push(labels, n(s.tx_errs));
+            rx_drp.push(labels, n(s.rx_drop));
+            tx_drp.push(labels, n(s.tx_drop));
+        }
+    }
+    let mut vms = Family::gauge("oie_host_active_vms", "Active domains on this host.");
+    vms.push(Vec::<String>::new(), instances.len() as f64);
+    let mut vcpus = Family::gauge(
+        "oie_host_active_vcpus",
+        "Flavor vCPUs of the active domains on this host.",
+    );
+    vcpus.push(Vec::<String>::new(), vcpus_total as f64);
+    let mut timeouts = Family::counter(
+        "oie_libvirt_domain_timeouts_total",
+        "Domain reads that exceeded libvirt.call_timeout (their last values were served).",
+    );
+    timeouts.push(Vec::<String>::new(), totals.timeouts as f64);
+    let mut xml_errors = Family::counter(
+        "oie_libvirt_xml_errors_total",
+        "Domain XML documents that could not be parsed.",
+    );
+    xml_errors.push(Vec::<String>::new(), totals.xml_errors as f64);
+    vec![
+        r_threshold,
+        w_threshold,
+        r_gbytes,
+        w_gbytes,
+        r_req,
+        w_req,
+        cpu,
+        rx_gbytes,
+        tx_gbytes,
+        rx_pkt,
+        tx_pkt,
+        rx_er,
+        tx_er,
+        rx_drp,
+        tx_drp,
+        info,
+        vms,
+        vcpus,
+        timeouts,
+        xml_errors,
+    ]
+}
