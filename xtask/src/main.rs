@@ -44,6 +44,8 @@ const APT: &[(&str, &str)] = &[
     ),
     // Network namespaces and veth pairs for the socket-counting tests.
     ("ip", "iproute2"),
+    // Conntrack entries for openstack-instance-exporter's tests.
+    ("conntrack", "conntrack"),
     // Building the `virt` crate (openstack-instance-exporter) finds libvirt with it.
     ("pkg-config", "pkg-config"),
 ];

@@ -57,6 +57,15 @@ struct State {
     in_flight: HashSet<String>,
     timeouts: u64,
     xml_errors: u64,
+    conntrack_failing: bool,
+}
+
+/// One conntrack read, for the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct ConntrackView {
+    pub counts: HashMap<std::net::IpAddr, u64>,
+    pub flows: usize,
+    pub seconds: f64,
 }
 
 pub struct Instances {
@@ -154,38 +163,11 @@ impl Instances {
     }
 }
 
-impl Collector for Instances {
-    type Error = CollectError;
-
-    fn name(&self) -> &'static str {
-        "libvirt"
-    }
-
-    async fn collect(&self) -> Result<Vec<Family>, CollectError> {
-        let listed = self.list().await?;
-        let deadline = tokio::time::Instant::now() + self.config.collection_interval;
+impl Instances {
+    /// Takes a cycle's readings into the caches (evicting domains not active any more)
+    /// and returns the instances to export.
+    fn absorb(&self, results: Vec<(String, String, Outcome)>) -> (Vec<Instance>, metrics::Totals) {
         let static_ttl = self.config.static_cache_expiration;
-        let jobs: Vec<_> = listed
-            .into_iter()
-            .map(|l| {
-                let known = self
-                    .lock()
-                    .statics
-                    .get(&l.uuid)
-                    .map(|s| (s.read_at.elapsed() < static_ttl, Arc::clone(&s.domain)));
-                let fresh = known.as_ref().is_some_and(|(fresh, _)| *fresh);
-                let (uuid, name) = (l.uuid.clone(), l.name.clone());
-                let domain = known.map(|(_, d)| d);
-                async move {
-                    let outcome = self.read(l, !fresh, domain, deadline).await;
-                    (uuid, name, outcome)
-                }
-            })
-            .collect();
-        // Concurrently in this task (the futures borrow `self`); the blocking calls run on
-        // their own threads, bounded by the semaphore.
-        let results = futures_util::future::join_all(jobs).await;
-
         let mut state = self.lock();
         let active: HashSet<&str> = results.iter().map(|(u, _, _)| u.as_str()).collect();
         // Evict everything about domains that are not active any more.
@@ -256,15 +238,103 @@ impl Collector for Instances {
             }
         }
         instances.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.uuid.cmp(&b.uuid)));
-        let (timeouts, xml_errors) = (state.timeouts, state.xml_errors);
-        drop(state);
+        let totals = metrics::Totals {
+            timeouts: state.timeouts,
+            xml_errors: state.xml_errors,
+        };
+        (instances, totals)
+    }
+
+    /// One conntrack dump, matched to the fixed IPs of `instances`; a failure is logged
+    /// when it starts and when it ends, not every cycle.
+    async fn conntrack(&self, instances: &[Instance]) -> Option<ConntrackView> {
+        let netns = self.config.conntrack.netns.clone();
+        let started = Instant::now();
+        let result = tokio::time::timeout(
+            self.config.libvirt.call_timeout,
+            tokio::task::spawn_blocking(move || crate::conntrack::dump(netns.as_deref())),
+        )
+        .await;
+        let dump = match result {
+            Ok(Ok(Ok(d))) => Ok(d),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no complete dump within {:?}",
+                self.config.libvirt.call_timeout
+            )),
+        };
+        let mut state = self.lock();
+        match dump {
+            Ok(d) => {
+                if state.conntrack_failing {
+                    tracing::info!("conntrack readable again");
+                    state.conntrack_failing = false;
+                }
+                let fixed: HashSet<std::net::IpAddr> = instances
+                    .iter()
+                    .flat_map(|i| i.domain.fixed_ips.iter().copied())
+                    .collect();
+                Some(ConntrackView {
+                    counts: crate::conntrack::count(&d.flows, &fixed),
+                    flows: d.flows.len(),
+                    seconds: started.elapsed().as_secs_f64(),
+                })
+            }
+            Err(e) => {
+                if !state.conntrack_failing {
+                    tracing::warn!(error = %e, "cannot read conntrack; oie_conntrack_up is 0, the libvirt metrics go on");
+                    state.conntrack_failing = true;
+                }
+                None
+            }
+        }
+    }
+}
+
+impl Collector for Instances {
+    type Error = CollectError;
+
+    fn name(&self) -> &'static str {
+        "libvirt"
+    }
+
+    async fn collect(&self) -> Result<Vec<Family>, CollectError> {
+        let listed = self.list().await?;
+        let deadline = tokio::time::Instant::now() + self.config.collection_interval;
+        let static_ttl = self.config.static_cache_expiration;
+        let jobs: Vec<_> = listed
+            .into_iter()
+            .map(|l| {
+                let known = self
+                    .lock()
+                    .statics
+                    .get(&l.uuid)
+                    .map(|s| (s.read_at.elapsed() < static_ttl, Arc::clone(&s.domain)));
+                let fresh = known.as_ref().is_some_and(|(fresh, _)| *fresh);
+                let (uuid, name) = (l.uuid.clone(), l.name.clone());
+                let domain = known.map(|(_, d)| d);
+                async move {
+                    let outcome = self.read(l, !fresh, domain, deadline).await;
+                    (uuid, name, outcome)
+                }
+            })
+            .collect();
+        // Concurrently in this task (the futures borrow `self`); the blocking calls run on
+        // their own threads, bounded by the semaphore.
+        let results = futures_util::future::join_all(jobs).await;
+
+        let (instances, totals) = self.absorb(results);
+        let conntrack = if self.config.conntrack.enabled {
+            Some(self.conntrack(&instances).await)
+        } else {
+            None
+        };
         Ok(metrics::families(
             &instances,
             &self.config,
-            &metrics::Totals {
-                timeouts,
-                xml_errors,
-            },
+            &totals,
+            conntrack.as_ref(),
         ))
     }
 }

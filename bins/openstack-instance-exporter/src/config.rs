@@ -34,6 +34,30 @@ pub struct Config {
     /// and an interface's eight while all eight are 0. Off: every series is exported
     /// from the first reading, zeros included.
     pub zero_suppression: bool,
+    pub conntrack: Conntrack,
+}
+
+/// Flows per fixed IP, from the conntrack table.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Conntrack {
+    /// Read conntrack (needs CAP_NET_ADMIN); off: no `oie_conntrack_*` series.
+    pub enabled: bool,
+    /// `oie_conntrack_ip_total` is exported from this many flows on (`-conntrack.min`).
+    pub min: u64,
+    /// Another network namespace's table (`/run/netns/<name>`); default: the exporter's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<std::path::PathBuf>,
+}
+
+impl Default for Conntrack {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min: 20,
+            netns: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -46,6 +70,7 @@ impl Default for Config {
             thresholds: Thresholds::default(),
             cpu_min: 10.0,
             zero_suppression: true,
+            conntrack: Conntrack::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod collect;
 mod config;
+mod conntrack;
 mod cpu;
 mod domain;
 mod libvirt;
@@ -62,6 +63,10 @@ struct Cli {
     /// CPU percentages below this are not exported (default 10).
     #[arg(long = "cpu.min", value_name = "PERCENT")]
     cpu_min: Option<f64>,
+
+    /// Flows per fixed IP from which `oie_conntrack_ip_total` is exported (default 20).
+    #[arg(long = "conntrack.min", value_name = "FLOWS")]
+    conntrack_min: Option<u64>,
 }
 
 /// The flags that override config keys.
@@ -79,6 +84,13 @@ struct Overrides {
     collection_interval: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cpu_min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conntrack: Option<ConntrackOverrides>,
+}
+
+#[derive(Serialize)]
+struct ConntrackOverrides {
+    min: u64,
 }
 
 #[derive(Serialize)]
@@ -136,6 +148,7 @@ fn main() -> ExitCode {
         dynamic_cache_expiration: cli.dynamic_cache_expiration.clone(),
         collection_interval: cli.collection_interval.clone(),
         cpu_min: cli.cpu_min,
+        conntrack: cli.conntrack_min.map(|min| ConntrackOverrides { min }),
     };
     if let Err(e) = sources.push_override(&overrides) {
         eprintln!("openstack-instance-exporter: {e}");

@@ -8,7 +8,7 @@
 
 use exporter_core::Family;
 
-use crate::collect::Instance;
+use crate::collect::{ConntrackView, Instance};
 use crate::config::Config;
 
 const GIB: f64 = 1_073_741_824.0;
@@ -41,7 +41,12 @@ const NET_LABELS: [&str; 5] = [
     clippy::similar_names,
     reason = "the bindings mirror the metric names (rx/tx, r/w)"
 )]
-pub fn families(instances: &[Instance], config: &Config, totals: &Totals) -> Vec<Family> {
+pub fn families(
+    instances: &[Instance],
+    config: &Config,
+    totals: &Totals,
+    conntrack: Option<&Option<ConntrackView>>,
+) -> Vec<Family> {
     let disk = |name: &str, help: String| Family::gauge(name, help).with_labels(DISK_LABELS);
     let mut r_threshold = disk(
         "oie_disk_r_alert_threshold",
@@ -120,6 +125,22 @@ pub fn families(instances: &[Instance], config: &Config, totals: &Totals) -> Vec
         "project_uuid",
         "project_name",
     ]);
+    let mut ct_ip = Family::gauge(
+        "oie_conntrack_ip_total",
+        format!(
+            "Conntrack flows whose original source or destination is the fixed IP. Left out below {} flows (-conntrack.min).",
+            config.conntrack.min
+        ),
+    )
+    .with_labels([
+        "domain",
+        "instance_uuid",
+        "ip",
+        "family",
+        "project_uuid",
+        "user_uuid",
+    ]);
+    let counts = conntrack.and_then(Option::as_ref).map(|c| &c.counts);
     let mut vcpus_total = 0u64;
     for i in instances {
         let d = &i.domain;
@@ -140,6 +161,19 @@ pub fn families(instances: &[Instance], config: &Config, totals: &Totals) -> Vec
             ],
             1.0,
         );
+        if let Some(counts) = counts {
+            for ip in &d.fixed_ips {
+                let n = counts.get(ip).copied().unwrap_or(0);
+                if n >= config.conntrack.min {
+                    let family = if ip.is_ipv4() { "ipv4" } else { "ipv6" };
+                    let ip = ip.to_string();
+                    ct_ip.push(
+                        [i.name.as_str(), &i.uuid, &ip, family, project, user],
+                        n as f64,
+                    );
+                }
+            }
+        }
         for disk in &d.disks {
             let labels = [
                 i.name.as_str(),
@@ -226,7 +260,7 @@ pub fn families(instances: &[Instance], config: &Config, totals: &Totals) -> Vec
         "Domain XML documents that could not be parsed.",
     );
     xml_errors.push(Vec::<String>::new(), totals.xml_errors as f64);
-    vec![
+    let mut out = vec![
         r_threshold,
         w_threshold,
         r_gbytes,
@@ -247,5 +281,29 @@ pub fn families(instances: &[Instance], config: &Config, totals: &Totals) -> Vec
         vcpus,
         timeouts,
         xml_errors,
-    ]
+    ];
+    if let Some(view) = conntrack {
+        let mut up = Family::gauge(
+            "oie_conntrack_up",
+            "1 if the last conntrack dump succeeded (needs CAP_NET_ADMIN).",
+        );
+        up.push(Vec::<String>::new(), if view.is_some() { 1.0 } else { 0.0 });
+        out.push(up);
+        if let Some(v) = view {
+            out.push(ct_ip);
+            let mut flows = Family::gauge(
+                "oie_conntrack_flows",
+                "Entries of the conntrack table at the last dump.",
+            );
+            flows.push(Vec::<String>::new(), v.flows as f64);
+            out.push(flows);
+            let mut took = Family::gauge(
+                "oie_host_conntrack_read_duration_seconds",
+                "How long the last conntrack dump and its matching took.",
+            );
+            took.push(Vec::<String>::new(), v.seconds);
+            out.push(took);
+        }
+    }
+    out
 }

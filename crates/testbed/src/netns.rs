@@ -52,6 +52,52 @@ impl Netns {
         PathBuf::from("/run/netns").join(&self.name)
     }
 
+    /// Adds a UDP conntrack entry (original direction `src:sport -> dst:dport`, 10 min
+    /// timeout) to this namespace's table with conntrack-tools; no traffic, no `ct` rule
+    /// needed.
+    pub fn conntrack_insert(
+        &self,
+        src: std::net::IpAddr,
+        dst: std::net::IpAddr,
+        sport: u16,
+        dport: u16,
+    ) -> io::Result<()> {
+        let (src, dst, sport, dport) = (
+            src.to_string(),
+            dst.to_string(),
+            sport.to_string(),
+            dport.to_string(),
+        );
+        let args = [
+            "netns",
+            "exec",
+            &self.name,
+            "conntrack",
+            "-I",
+            "-s",
+            &src,
+            "-d",
+            &dst,
+            "-p",
+            "udp",
+            "--sport",
+            &sport,
+            "--dport",
+            &dport,
+            "--timeout",
+            "600",
+        ];
+        let out = Command::new("ip").args(args).output()?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "conntrack -I (conntrack-tools): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
     /// `ip -n <name> <args>`.
     pub fn ip(&self, args: &[&str]) -> io::Result<()> {
         let mut all = vec!["-n", self.name.as_str()];
