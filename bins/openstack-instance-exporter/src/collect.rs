@@ -58,7 +58,12 @@ struct State {
     timeouts: u64,
     xml_errors: u64,
     conntrack_failing: bool,
+    /// When each (instance, list, remote) hit was last logged.
+    logged: HashMap<(String, usize, std::net::IpAddr), Instant>,
 }
+
+/// A threat hit is logged again after this long.
+const HIT_LOG_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// One conntrack read, for the metrics.
 #[derive(Debug, Clone, Default)]
@@ -66,10 +71,13 @@ pub struct ConntrackView {
     pub counts: HashMap<std::net::IpAddr, u64>,
     pub flows: usize,
     pub seconds: f64,
+    pub hits: Vec<crate::threat::Hit>,
 }
 
 pub struct Instances {
     libvirt: Arc<Libvirt>,
+    /// In `threat::NAMES` order; `None`: not enabled.
+    lists: Vec<Option<Arc<crate::threat::feed::List>>>,
     config: Arc<Config>,
     state: Arc<Mutex<State>>,
     limit: Arc<Semaphore>,
@@ -83,8 +91,9 @@ enum Outcome {
 }
 
 impl Instances {
-    pub fn new(config: Arc<Config>) -> Self {
+    pub fn new(config: Arc<Config>, lists: Vec<Option<Arc<crate::threat::feed::List>>>) -> Self {
         Self {
+            lists,
             libvirt: Arc::new(Libvirt::new(&config.libvirt.uri, config.libvirt.read_only)),
             limit: Arc::new(Semaphore::new(config.libvirt.concurrency)),
             config,
@@ -275,10 +284,24 @@ impl Instances {
                     .iter()
                     .flat_map(|i| i.domain.fixed_ips.iter().copied())
                     .collect();
+                let owners: HashMap<std::net::IpAddr, usize> = instances
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(n, i)| i.domain.fixed_ips.iter().map(move |ip| (*ip, n)))
+                    .collect();
+                // Disabled lists match nothing; the indices stay those of NAMES.
+                let sets: Vec<Arc<crate::threat::list::Set>> = self
+                    .lists
+                    .iter()
+                    .map(|l| l.as_ref().map(|l| l.set.load_full()).unwrap_or_default())
+                    .collect();
+                let hits = crate::threat::hits(&d.flows, &owners, &sets);
+                log_hits(&mut state, instances, &hits);
                 Some(ConntrackView {
                     counts: crate::conntrack::count(&d.flows, &fixed),
                     flows: d.flows.len(),
                     seconds: started.elapsed().as_secs_f64(),
+                    hits,
                 })
             }
             Err(e) => {
@@ -289,6 +312,34 @@ impl Instances {
                 None
             }
         }
+    }
+}
+
+/// Logs each (instance, list, remote) hit once per `HIT_LOG_INTERVAL`, in the original's
+/// `[THREAT] TOR-HIT` form; at error level, because the original logged hits whatever
+/// the level (and its default level is error).
+fn log_hits(state: &mut State, instances: &[Instance], hits: &[crate::threat::Hit]) {
+    state.logged.retain(|_, at| at.elapsed() < HIT_LOG_INTERVAL);
+    for h in hits {
+        let i = &instances[h.instance];
+        let key = (i.uuid.clone(), h.list, h.remote);
+        if state.logged.contains_key(&key) {
+            continue;
+        }
+        state.logged.insert(key, Instant::now());
+        let tag = match crate::threat::NAMES[h.list] {
+            "tor" => "TOR-HIT",
+            "spamhaus" => "SPAMHAUS-HIT",
+            "emergingthreats" => "EMTHREATS-HIT",
+            _ => "CUSTOMLIST-HIT",
+        };
+        tracing::error!(
+            domain = %i.name,
+            uuid = %i.uuid,
+            ip = %h.remote,
+            direction = if h.outbound { "dst" } else { "src" },
+            "[THREAT] {tag}"
+        );
     }
 }
 
@@ -335,6 +386,7 @@ impl Collector for Instances {
             &self.config,
             &totals,
             conntrack.as_ref(),
+            &self.lists,
         ))
     }
 }
@@ -369,7 +421,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_domain_that_stops_is_evicted() {
-        let c = Instances::new(Arc::new(config()));
+        let c = Instances::new(Arc::new(config()), vec![None; 4]);
         let first = c.collect().await.expect("collect");
         assert_eq!(domains(&first), ["instance-0000a001", "instance-0000a002"]);
         let conn = c.libvirt.connection().expect("connection");

@@ -3,6 +3,7 @@
 //! config file can hold everything.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use exporter_core::config::duration;
@@ -35,6 +36,106 @@ pub struct Config {
     /// from the first reading, zeros included.
     pub zero_suppression: bool,
     pub conntrack: Conntrack,
+    pub threat_intel: ThreatIntel,
+}
+
+/// The threat lists matched against the conntrack flows' remote addresses.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThreatIntel {
+    /// Where the last good copy of each downloaded list is kept, so that a restart
+    /// without network still matches. Unset: memory only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+    /// Time limit of one download.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub timeout: Duration,
+    pub tor: UrlFeed,
+    pub spamhaus: Spamhaus,
+    pub emergingthreats: UrlFeed,
+    pub customlist: FileFeed,
+}
+
+impl Default for ThreatIntel {
+    fn default() -> Self {
+        Self {
+            state_dir: Some(PathBuf::from("/var/lib/openstack-instance-exporter")),
+            timeout: Duration::from_secs(30),
+            tor: UrlFeed {
+                enabled: false,
+                // exit_addresses too: exits may leave from another address than their
+                // ORPort's (the original asked for or_addresses only).
+                url: "https://onionoo.torproject.org/details?search=flag:exit&fields=or_addresses,exit_addresses".into(),
+                refresh: Duration::from_secs(3600),
+            },
+            spamhaus: Spamhaus::default(),
+            emergingthreats: UrlFeed {
+                enabled: false,
+                url: "https://rules.emergingthreats.net/blockrules/compromised-ips.txt".into(),
+                refresh: Duration::from_secs(6 * 3600),
+            },
+            customlist: FileFeed::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UrlFeed {
+    #[serde(default)]
+    pub enabled: bool,
+    pub url: String,
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub refresh: Duration,
+}
+
+/// Spamhaus DROP (EDROP was merged into it in 2024): the JSON files Spamhaus
+/// recommends; the legacy text files (the original's defaults) are read too.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Spamhaus {
+    pub enabled: bool,
+    pub url: String,
+    pub ipv6_url: String,
+    /// Spamhaus asks for at most one download per hour.
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub refresh: Duration,
+}
+
+impl Default for Spamhaus {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            url: "https://www.spamhaus.org/drop/drop_v4.json".into(),
+            ipv6_url: "https://www.spamhaus.org/drop/drop_v6.json".into(),
+            refresh: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+/// A local file: one address or CIDR per line, `#` comments.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileFeed {
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    #[serde(with = "duration")]
+    #[schemars(with = "String")]
+    pub refresh: Duration,
+}
+
+impl Default for FileFeed {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            path: None,
+            refresh: Duration::from_secs(600),
+        }
+    }
 }
 
 /// Flows per fixed IP, from the conntrack table.
@@ -47,7 +148,7 @@ pub struct Conntrack {
     pub min: u64,
     /// Another network namespace's table (`/run/netns/<name>`); default: the exporter's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub netns: Option<std::path::PathBuf>,
+    pub netns: Option<PathBuf>,
 }
 
 impl Default for Conntrack {
@@ -71,6 +172,7 @@ impl Default for Config {
             cpu_min: 10.0,
             zero_suppression: true,
             conntrack: Conntrack::default(),
+            threat_intel: ThreatIntel::default(),
         }
     }
 }
@@ -174,6 +276,28 @@ impl exporter_core::Validate for Config {
         }
         if self.libvirt.call_timeout.is_zero() {
             return Err("libvirt.call_timeout: must be above 0".into());
+        }
+        let t = &self.threat_intel;
+        if t.customlist.enabled && t.customlist.path.is_none() {
+            return Err("threat_intel.customlist.path: required when the custom list is enabled (-customlist.path)".into());
+        }
+        if (t.tor.enabled
+            || t.spamhaus.enabled
+            || t.emergingthreats.enabled
+            || t.customlist.enabled)
+            && !self.conntrack.enabled
+        {
+            return Err("threat_intel: the lists are matched against conntrack; set conntrack.enabled: true".into());
+        }
+        for (key, refresh) in [
+            ("tor", t.tor.refresh),
+            ("spamhaus", t.spamhaus.refresh),
+            ("emergingthreats", t.emergingthreats.refresh),
+            ("customlist", t.customlist.refresh),
+        ] {
+            if refresh.is_zero() {
+                return Err(format!("threat_intel.{key}.refresh: must be above 0"));
+            }
         }
         if !self.cpu_min.is_finite() || self.cpu_min < 0.0 {
             return Err(format!("cpu_min: {} is not a percentage", self.cpu_min));

@@ -60,7 +60,10 @@ pub fn flow_of(attrs: &[ConntrackAttribute]) -> Option<Flow> {
 
 /// Flows per fixed IP: a flow counts for an IP that is its original source or
 /// destination (once if both).
-pub fn count(flows: &[Flow], fixed: &HashSet<IpAddr>) -> HashMap<IpAddr, u64> {
+pub fn count<S: std::hash::BuildHasher>(
+    flows: &[Flow],
+    fixed: &HashSet<IpAddr, S>,
+) -> HashMap<IpAddr, u64> {
     let mut out = HashMap::new();
     for f in flows {
         if fixed.contains(&f.src) {

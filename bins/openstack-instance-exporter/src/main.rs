@@ -3,14 +3,6 @@
 //! `oie_*` metrics, Go-style flags and defaults, port 9120). libvirt is read in the
 //! background, each domain under a time limit, and `/metrics` serves the last results.
 
-mod collect;
-mod config;
-mod conntrack;
-mod cpu;
-mod domain;
-mod libvirt;
-mod metrics;
-
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -20,7 +12,8 @@ use exporter_core::config::ConfigSources;
 use exporter_core::{Exporter, Schedule, exporter_info};
 use serde::Serialize;
 
-use crate::config::Config;
+use openstack_instance_exporter::config::{self, Config};
+use openstack_instance_exporter::{collect, threat};
 
 #[derive(Debug, Parser)]
 #[command(name = "openstack-instance-exporter", version, about, long_about = None)]
@@ -67,6 +60,131 @@ struct Cli {
     /// Flows per fixed IP from which `oie_conntrack_ip_total` is exported (default 20).
     #[arg(long = "conntrack.min", value_name = "FLOWS")]
     conntrack_min: Option<u64>,
+
+    #[command(flatten)]
+    feeds: FeedFlags,
+}
+
+/// The original's threat-list flags (`-tor.enable` alone means true, as in Go).
+#[derive(Debug, clap::Args)]
+struct FeedFlags {
+    /// Match flows against Tor exit relays (Onionoo).
+    #[arg(long = "tor.enable", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    tor_enable: Option<bool>,
+    /// Onionoo details URL.
+    #[arg(long = "tor.url", value_name = "URL")]
+    tor_url: Option<String>,
+    /// Time between two Tor list downloads (default 1h).
+    #[arg(long = "tor.refresh", value_name = "DURATION")]
+    tor_refresh: Option<String>,
+    /// Match flows against Spamhaus DROP.
+    #[arg(long = "spamhaus.enable", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    spamhaus_enable: Option<bool>,
+    /// Spamhaus DROP IPv4 URL (JSON or the legacy text).
+    #[arg(long = "spamhaus.url", value_name = "URL")]
+    spamhaus_url: Option<String>,
+    /// Spamhaus DROP IPv6 URL.
+    #[arg(long = "spamhaus.ipv6.url", value_name = "URL")]
+    spamhaus_ipv6_url: Option<String>,
+    /// Time between two Spamhaus downloads (default 6h).
+    #[arg(long = "spamhaus.refresh", value_name = "DURATION")]
+    spamhaus_refresh: Option<String>,
+    /// Match flows against EmergingThreats compromised IPs.
+    #[arg(long = "emergingthreats.enable", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    emergingthreats_enable: Option<bool>,
+    /// EmergingThreats list URL.
+    #[arg(long = "emergingthreats.url", value_name = "URL")]
+    emergingthreats_url: Option<String>,
+    /// Time between two EmergingThreats downloads (default 6h).
+    #[arg(long = "emergingthreats.refresh", value_name = "DURATION")]
+    emergingthreats_refresh: Option<String>,
+    /// Match flows against a local list (one IP or CIDR per line, # comments).
+    #[arg(long = "customlist.enable", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    customlist_enable: Option<bool>,
+    /// The custom list's file.
+    #[arg(long = "customlist.path", value_name = "FILE")]
+    customlist_path: Option<String>,
+    /// Time between two reads of the custom list (default 10m).
+    #[arg(long = "customlist.refresh", value_name = "DURATION")]
+    customlist_refresh: Option<String>,
+}
+
+#[derive(Serialize, Default)]
+struct FeedOverride {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipv6_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh: Option<String>,
+}
+
+impl FeedOverride {
+    fn some(self) -> Option<Self> {
+        (self.enabled.is_some()
+            || self.url.is_some()
+            || self.ipv6_url.is_some()
+            || self.path.is_some()
+            || self.refresh.is_some())
+        .then_some(self)
+    }
+}
+
+#[derive(Serialize)]
+struct ThreatOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tor: Option<FeedOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spamhaus: Option<FeedOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emergingthreats: Option<FeedOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customlist: Option<FeedOverride>,
+}
+
+impl FeedFlags {
+    fn overrides(&self) -> Option<ThreatOverrides> {
+        let t = ThreatOverrides {
+            tor: FeedOverride {
+                enabled: self.tor_enable,
+                url: self.tor_url.clone(),
+                refresh: self.tor_refresh.clone(),
+                ..FeedOverride::default()
+            }
+            .some(),
+            spamhaus: FeedOverride {
+                enabled: self.spamhaus_enable,
+                url: self.spamhaus_url.clone(),
+                ipv6_url: self.spamhaus_ipv6_url.clone(),
+                refresh: self.spamhaus_refresh.clone(),
+                ..FeedOverride::default()
+            }
+            .some(),
+            emergingthreats: FeedOverride {
+                enabled: self.emergingthreats_enable,
+                url: self.emergingthreats_url.clone(),
+                refresh: self.emergingthreats_refresh.clone(),
+                ..FeedOverride::default()
+            }
+            .some(),
+            customlist: FeedOverride {
+                enabled: self.customlist_enable,
+                path: self.customlist_path.clone(),
+                refresh: self.customlist_refresh.clone(),
+                ..FeedOverride::default()
+            }
+            .some(),
+        };
+        (t.tor.is_some()
+            || t.spamhaus.is_some()
+            || t.emergingthreats.is_some()
+            || t.customlist.is_some())
+        .then_some(t)
+    }
 }
 
 /// The flags that override config keys.
@@ -86,6 +204,8 @@ struct Overrides {
     cpu_min: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     conntrack: Option<ConntrackOverrides>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threat_intel: Option<ThreatOverrides>,
 }
 
 #[derive(Serialize)]
@@ -149,6 +269,7 @@ fn main() -> ExitCode {
         collection_interval: cli.collection_interval.clone(),
         cpu_min: cli.cpu_min,
         conntrack: cli.conntrack_min.map(|min| ConntrackOverrides { min }),
+        threat_intel: cli.feeds.overrides(),
     };
     if let Err(e) = sources.push_override(&overrides) {
         eprintln!("openstack-instance-exporter: {e}");
@@ -159,7 +280,6 @@ fn main() -> ExitCode {
 
 #[allow(
     clippy::needless_pass_by_value,
-    clippy::unnecessary_wraps,
     reason = "the signature launch() calls with the loaded config"
 )]
 fn setup(config: Config, ex: &mut Exporter) -> Result<(), String> {
@@ -168,11 +288,81 @@ fn setup(config: Config, ex: &mut Exporter) -> Result<(), String> {
     // A cycle waits at most one call time limit for the list, then one per domain batch;
     // a slow domain is left behind, not waited for.
     let timeout = (config.libvirt.call_timeout * 3).max(interval);
+    let lists = threat_feeds(&config, ex)?;
     ex.collector(
-        collect::Instances::new(Arc::clone(&config)),
+        collect::Instances::new(Arc::clone(&config), lists),
         Schedule::every(interval)
             .with_timeout(timeout)
             .with_ttl(interval + timeout + config.dynamic_cache_expiration),
     );
     Ok(())
+}
+
+/// Starts a refresh task per enabled list; returns the lists in `threat::NAMES` order
+/// (`None` for a disabled one).
+fn threat_feeds(
+    config: &Config,
+    ex: &mut Exporter,
+) -> Result<Vec<Option<Arc<threat::feed::List>>>, String> {
+    use threat::feed::{Feed, List, Source};
+    use threat::list;
+    let t = &config.threat_intel;
+    let http = reqwest::Client::builder()
+        .user_agent(concat!(
+            "openstack-instance-exporter/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .connect_timeout(t.timeout)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    let feeds = [
+        (t.tor.enabled).then(|| {
+            (
+                Source::Urls(vec![t.tor.url.clone()]),
+                list::onionoo as fn(&[u8]) -> _,
+                t.tor.refresh,
+            )
+        }),
+        (t.spamhaus.enabled).then(|| {
+            (
+                Source::Urls(vec![t.spamhaus.url.clone(), t.spamhaus.ipv6_url.clone()]),
+                list::spamhaus as fn(&[u8]) -> _,
+                t.spamhaus.refresh,
+            )
+        }),
+        (t.emergingthreats.enabled).then(|| {
+            (
+                Source::Urls(vec![t.emergingthreats.url.clone()]),
+                list::plain as fn(&[u8]) -> _,
+                t.emergingthreats.refresh,
+            )
+        }),
+        (t.customlist.enabled).then(|| {
+            (
+                Source::File(t.customlist.path.clone().unwrap_or_default()),
+                list::plain as fn(&[u8]) -> _,
+                t.customlist.refresh,
+            )
+        }),
+    ];
+    let mut lists = Vec::new();
+    for (name, feed) in threat::NAMES.into_iter().zip(feeds) {
+        let Some((source, parse, refresh)) = feed else {
+            lists.push(None);
+            continue;
+        };
+        let list = List::new(name);
+        let feed = Feed {
+            list: Arc::clone(&list),
+            source,
+            parse,
+            refresh,
+            timeout: t.timeout,
+            state_dir: t.state_dir.clone(),
+        };
+        let http = http.clone();
+        ex.task(move |stop| feed.run(http, stop));
+        lists.push(Some(list));
+    }
+    Ok(lists)
 }

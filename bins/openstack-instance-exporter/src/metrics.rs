@@ -46,6 +46,7 @@ pub fn families(
     config: &Config,
     totals: &Totals,
     conntrack: Option<&Option<ConntrackView>>,
+    lists: &[Option<std::sync::Arc<crate::threat::feed::List>>],
 ) -> Vec<Family> {
     let disk = |name: &str, help: String| Family::gauge(name, help).with_labels(DISK_LABELS);
     let mut r_threshold = disk(
@@ -282,6 +283,11 @@ pub fn families(
         timeouts,
         xml_errors,
     ];
+    out.extend(threat_families(
+        instances,
+        conntrack.and_then(Option::as_ref),
+        lists,
+    ));
     if let Some(view) = conntrack {
         let mut up = Family::gauge(
             "oie_conntrack_up",
@@ -305,5 +311,91 @@ pub fn families(
             out.push(took);
         }
     }
+    out
+}
+
+/// The original's `oie_<list>_contact` (1 while an instance has a flow with a listed
+/// address), flows per direction, and each list's refresh state.
+fn threat_families(
+    instances: &[Instance],
+    view: Option<&ConntrackView>,
+    lists: &[Option<std::sync::Arc<crate::threat::feed::List>>],
+) -> Vec<Family> {
+    use std::collections::BTreeMap;
+    let mut out = Vec::new();
+    if lists.iter().all(Option::is_none) {
+        return out;
+    }
+    let mut entries = Family::gauge(
+        "oie_threat_list_entries",
+        "Addresses and prefixes in the list's last good copy.",
+    )
+    .with_labels(["list"]);
+    let mut success = Family::gauge(
+        "oie_threat_list_last_success_timestamp_seconds",
+        "When the list was last refreshed successfully (or found unchanged).",
+    )
+    .with_labels(["list"]);
+    let mut errors = Family::counter(
+        "oie_threat_list_refresh_errors_total",
+        "Refreshes that failed (the previous copy stayed in use).",
+    )
+    .with_labels(["list"]);
+    let mut unchanged = Family::counter(
+        "oie_threat_list_not_modified_total",
+        "Downloads answered 304 Not Modified.",
+    )
+    .with_labels(["list"]);
+    let mut flows = Family::gauge(
+        "oie_threat_contact_flows",
+        "Conntrack flows between the instance and addresses on the list, by who opened them (outbound: the instance).",
+    )
+    .with_labels(["domain", "instance_uuid", "list", "direction"]);
+    let mut per: BTreeMap<(usize, usize, bool), u64> = BTreeMap::new();
+    for h in view.map(|v| v.hits.as_slice()).unwrap_or_default() {
+        *per.entry((h.instance, h.list, h.outbound)).or_default() += 1;
+    }
+    for (n, list) in lists.iter().enumerate() {
+        let Some(list) = list else { continue };
+        let name = crate::threat::NAMES[n];
+        let st = list.stats();
+        entries.push([name], st.entries as f64);
+        if let Some(t) = st.last_success {
+            success.push([name], t);
+        }
+        errors.push([name], st.errors as f64);
+        unchanged.push([name], st.not_modified as f64);
+        let mut contact = Family::gauge(
+            format!("oie_{name}_contact"),
+            format!(
+                "1 while the instance has a conntrack flow with an address on the {name} list."
+            ),
+        )
+        .with_labels(["domain", "instance_uuid", "project_uuid", "user_uuid"]);
+        for (i, inst) in instances.iter().enumerate() {
+            let (out_n, in_n) = (
+                per.get(&(i, n, true)).copied().unwrap_or(0),
+                per.get(&(i, n, false)).copied().unwrap_or(0),
+            );
+            if out_n + in_n > 0 {
+                contact.push(
+                    [
+                        inst.name.as_str(),
+                        &inst.uuid,
+                        &inst.domain.project_uuid,
+                        &inst.domain.user_uuid,
+                    ],
+                    1.0,
+                );
+            }
+            for (dir, count) in [("outbound", out_n), ("inbound", in_n)] {
+                if count > 0 {
+                    flows.push([inst.name.as_str(), &inst.uuid, name, dir], count as f64);
+                }
+            }
+        }
+        out.push(contact);
+    }
+    out.extend([entries, success, errors, unchanged, flows]);
     out
 }

@@ -34,6 +34,22 @@ fn conntrack_config(yaml: &str) -> (tempfile::TempDir, String) {
     (dir, flag)
 }
 
+async fn wait_all(p: &ExporterProcess, series: &[String]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = get_text(&p.url("/metrics")).await;
+        if series.iter().all(|s| sample(&body, s).is_some()) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all of {series:#?} appeared:\n{body}\n{:#?}",
+            p.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn wait_for(p: &ExporterProcess, series: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -268,4 +284,179 @@ fn the_config_example_is_valid() {
     );
     assert!(ok, "{stdout}{stderr}");
     assert!(stdout.contains("ultra: 2500"), "{stdout}");
+}
+
+/// Needs root (a network namespace) and conntrack-tools. The four lists served by the
+/// feed server on loopback (the custom list from a file), flows inserted in a namespace.
+#[tokio::test]
+async fn threat_lists_match_flows_and_survive_a_restart_without_network() {
+    use testbed::feeds::{FeedServer, Mode, onionoo, spamhaus_json};
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+    let ns = testbed::netns::Netns::new("oie-threat").expect("netns");
+    // a001 opens 3 flows to a Tor exit's exit address, and gets one from inside a
+    // Spamhaus /10 (shorter than the original's /16 buckets).
+    for port in 0..3 {
+        ns.conntrack_insert(ip("10.20.0.11"), ip("203.0.113.8"), 41000 + port, 443)
+            .expect("ct");
+    }
+    ns.conntrack_insert(ip("100.100.1.1"), ip("10.20.0.11"), 5555, 22)
+        .expect("ct");
+    // a002: IPv6 to a Spamhaus v6 prefix, IPv4 to an ET address and a custom-list one.
+    ns.conntrack_insert(ip("2001:db8:20::12"), ip("2001:db8:f000::9"), 42000, 443)
+        .expect("ct");
+    ns.conntrack_insert(ip("192.168.50.7"), ip("198.51.100.77"), 42001, 80)
+        .expect("ct");
+    ns.conntrack_insert(ip("192.168.50.7"), ip("192.0.2.99"), 42002, 80)
+        .expect("ct");
+    // Listed, but no instance talks to it.
+    ns.conntrack_insert(ip("192.0.2.1"), ip("203.0.113.7"), 1, 2)
+        .expect("ct");
+
+    let feeds = FeedServer::start().await.expect("feed server");
+    feeds.set(
+        "/details",
+        onionoo(&["203.0.113.7", "2001:db8:7::7"], &["203.0.113.8"]),
+    );
+    feeds.set(
+        "/drop_v4.json",
+        spamhaus_json(&["100.64.0.0/10", "1.10.16.0/20"]),
+    );
+    feeds.set("/drop_v6.json", spamhaus_json(&["2001:db8:f000::/36"]));
+    feeds.set(
+        "/compromised-ips.txt",
+        "# ET\n198.51.100.77\n198.51.100.78\n",
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let custom = dir.path().join("custom.txt");
+    std::fs::write(&custom, "# ours\n192.0.2.99\n").expect("custom");
+    let state = dir.path().join("state");
+    let yaml = format!(
+        "conntrack:\n  netns: {ns}\nthreat_intel:\n  state_dir: {state}\n  timeout: 2s\n  tor: {{enabled: true, url: '{tor}', refresh: 1s}}\n  spamhaus: {{enabled: true, url: '{v4}', ipv6_url: '{v6}', refresh: 1s}}\n  emergingthreats: {{enabled: true, url: '{et}', refresh: 1s}}\n  customlist: {{enabled: true, path: {custom}, refresh: 1s}}\n",
+        ns = ns.path().display(),
+        state = state.display(),
+        tor = feeds.url("/details?search=flag:exit"),
+        v4 = feeds.url("/drop_v4.json"),
+        v6 = feeds.url("/drop_v6.json"),
+        et = feeds.url("/compromised-ips.txt"),
+        custom = custom.display(),
+    );
+    let (_cfg, flag) = conntrack_config(&yaml);
+    let a001 = "domain=\"instance-0000a001\",instance_uuid=\"0b3f8c1e-5a7d-4c2e-9f10-1a2b3c4d5e01\",project_uuid=\"1f2e3d4c5b6a47988776655443322110\",user_uuid=\"9a1b2c3d4e5f40718293a4b5c6d7e8f9\"";
+    let a002 = "domain=\"instance-0000a002\",instance_uuid=\"0b3f8c1e-5a7d-4c2e-9f10-1a2b3c4d5e02\",project_uuid=\"2a3b4c5d6e7f48091a2b3c4d5e6f7081\",user_uuid=\"0c9b8a7f6e5d4c3b2a1908f7e6d5c4b3\"";
+    let expected = [
+        format!("oie_tor_contact{{{a001}}}"),
+        format!("oie_spamhaus_contact{{{a001}}}"),
+        format!("oie_spamhaus_contact{{{a002}}}"),
+        format!("oie_emergingthreats_contact{{{a002}}}"),
+        format!("oie_customlist_contact{{{a002}}}"),
+    ];
+    let check = |body: &str| {
+        for series in &expected {
+            assert_eq!(sample(body, series), Some(1.0), "{series}\n{body}");
+        }
+        assert!(
+            !body.contains(&format!("oie_tor_contact{{{a002}}}")),
+            "{body}"
+        );
+        assert!(
+            !body.contains(&format!("oie_customlist_contact{{{a001}}}")),
+            "{body}"
+        );
+    };
+    {
+        let p = start(&[flag.as_str()]);
+        let body = wait_all(&p, &expected).await;
+        check(&body);
+        assert_eq!(
+            sample(
+                &body,
+                "oie_threat_contact_flows{domain=\"instance-0000a001\",instance_uuid=\"0b3f8c1e-5a7d-4c2e-9f10-1a2b3c4d5e01\",list=\"tor\",direction=\"outbound\"}"
+            ),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(
+                &body,
+                "oie_threat_contact_flows{domain=\"instance-0000a001\",instance_uuid=\"0b3f8c1e-5a7d-4c2e-9f10-1a2b3c4d5e01\",list=\"spamhaus\",direction=\"inbound\"}"
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&body, "oie_threat_list_entries{list=\"spamhaus\"}"),
+            Some(3.0)
+        );
+        // Unchanged lists are answered 304 on the next refreshes.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while feeds.not_modified("/compromised-ips.txt") == 0 {
+            assert!(Instant::now() < deadline, "no conditional GET");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Garbage keeps the old list, counted as an error.
+        feeds.set_mode("/compromised-ips.txt", Mode::Garbage);
+        let body = loop {
+            let body = get_text(&p.url("/metrics")).await;
+            if sample(
+                &body,
+                "oie_threat_list_refresh_errors_total{list=\"emergingthreats\"}",
+            )
+            .is_some_and(|n| n >= 1.0)
+            {
+                break body;
+            }
+            assert!(Instant::now() < deadline, "{body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        check(&body);
+        // A hanging feed (past threat_intel.timeout) and a 500: the same.
+        feeds.set_mode("/details", Mode::Hang);
+        feeds.set_mode("/drop_v6.json", Mode::ServerError);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let body = loop {
+            let body = get_text(&p.url("/metrics")).await;
+            let errors = |list: &str| {
+                sample(
+                    &body,
+                    &format!("oie_threat_list_refresh_errors_total{{list=\"{list}\"}}"),
+                )
+                .unwrap_or(0.0)
+            };
+            if errors("tor") >= 1.0 && errors("spamhaus") >= 1.0 {
+                break body;
+            }
+            assert!(Instant::now() < deadline, "{body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        check(&body);
+        // Each hit is logged once, in the original's form, however many cycles saw it.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let log = p.log();
+        let tor_hits: Vec<&String> = log
+            .iter()
+            .filter(|l| l.contains("[THREAT] TOR-HIT"))
+            .collect();
+        assert_eq!(tor_hits.len(), 1, "{log:#?}");
+        assert!(
+            tor_hits[0].contains("ip=203.0.113.8") && tor_hits[0].contains("direction=dst"),
+            "{}",
+            tor_hits[0]
+        );
+    }
+    // The feed server is gone: a new process matches from the disk copies.
+    drop(feeds);
+    let p = start(&[flag.as_str()]);
+    let body = wait_all(&p, &expected).await;
+    check(&body);
+    // The downloads fail (counted) and the disk copies stay in use.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = get_text(&p.url("/metrics")).await;
+        if sample(&body, "oie_threat_list_refresh_errors_total{list=\"tor\"}")
+            .is_some_and(|n| n >= 1.0)
+        {
+            check(&body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
