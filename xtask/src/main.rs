@@ -15,6 +15,9 @@
 //!   probed at once, and the exporter's memory (`examples/probe_bench.rs`).
 //! - `bench-ssp`: ssp-exporter polling 100 identifiers of the seven providers against the
 //!   portal simulators: first round, idle memory, CPU per poll (`examples/poll_bench.rs`).
+//! - `bench-oie`: openstack-instance-exporter's conntrack dump and matching of 100,000
+//!   flows against the original's `conntrack -L` way, lookups in a 1,000,000-prefix list,
+//!   and `/metrics` with 500 domains (`examples/oie_bench.rs`; root).
 //! - `bench-geoip`: geoip-conn-exporter's collection cycle over 50,000 real connections
 //!   in a network namespace, against `/proc/net/tcp` parsing, and its idle memory (root).
 
@@ -67,9 +70,10 @@ fn main() -> ExitCode {
         Some("bench-geoip") => bench_geoip::run(&root()),
         Some("bench-hitron") => bench_example("hitron-exporter", "probe_bench"),
         Some("bench-ssp") => bench_example("ssp-exporter", "poll_bench"),
+        Some("bench-oie") => bench_example("openstack-instance-exporter", "oie_bench"),
         Some("__geoip-conns") => bench_geoip::child(&args[1..]),
         _ => Err(
-            "usage: cargo xtask <ci | deps | codegen [--check] | run | bench | bench-reaction | bench-geoip | bench-hitron | bench-ssp>"
+            "usage: cargo xtask <ci | deps | codegen [--check] | run | bench | bench-reaction | bench-geoip | bench-hitron | bench-ssp | bench-oie>"
                 .into(),
         ),
     };

@@ -115,7 +115,7 @@ pub(crate) fn bad(what: &str, e: &dyn std::fmt::Display) -> std::io::Error {
 }
 
 /// The request's cookies by name.
-pub(crate) fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
+pub fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -129,7 +129,7 @@ pub(crate) fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
 }
 
 /// A form-urlencoded body's fields.
-pub(crate) fn form(body: &[u8]) -> HashMap<String, String> {
+pub fn form(body: &[u8]) -> HashMap<String, String> {
     String::from_utf8_lossy(body)
         .split('&')
         .filter_map(|kv| {
@@ -140,7 +140,7 @@ pub(crate) fn form(body: &[u8]) -> HashMap<String, String> {
 }
 
 /// Percent-decoding with `+` as space (forms and query strings).
-pub(crate) fn decode(s: &str) -> String {
+pub fn decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -460,3 +460,34 @@ async fn threat_lists_match_flows_and_survive_a_restart_without_network() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Root without CAP_NET_ADMIN (util-linux `setpriv` drops it): the dump is refused,
+/// the log says which capability is missing, and the libvirt metrics go on.
+#[tokio::test]
+async fn without_cap_net_admin_conntrack_says_why() {
+    let bin = env!("CARGO_BIN_EXE_openstack-instance-exporter");
+    let uri = format!("--libvirt.uri={}", uri());
+    let p = ExporterProcess::start_binary(
+        Path::new("/usr/bin/setpriv"),
+        "openstack-instance-exporter",
+        &[
+            "--inh-caps=-net_admin",
+            "--bounding-set=-net_admin",
+            bin,
+            uri.as_str(),
+            "-collection.interval=1s",
+            // The harness finds the address in the info-level "listening" line.
+            "--log.level=info",
+        ],
+    );
+    let body = wait_for(&p, "oie_conntrack_up").await;
+    assert_eq!(sample(&body, "oie_conntrack_up"), Some(0.0));
+    assert_eq!(sample(&body, "oie_host_active_vms"), Some(2.0));
+    let log = p.log();
+    let lines: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("cannot read conntrack"))
+        .collect();
+    assert_eq!(lines.len(), 1, "said once, not every cycle: {log:#?}");
+    assert!(lines[0].contains("CAP_NET_ADMIN"), "{}", lines[0]);
+}
