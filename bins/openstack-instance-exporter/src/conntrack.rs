@@ -179,7 +179,8 @@ fn read(socket: &Socket) -> io::Result<Dump> {
                 buf[offset + 2],
                 buf[offset + 3],
             ]) as usize;
-            if len == 0 || offset + len > size {
+            // Shorter than a netlink header, or past the read: the rest is unusable.
+            if len < 16 || offset + len > size {
                 break;
             }
             let message = &buf[offset..offset + len];
