@@ -245,22 +245,22 @@ pub fn families(
         }
     }
     let mut vms = Family::gauge("oie_host_active_vms", "Active domains on this host.");
-    vms.push(Vec::<String>::new(), instances.len() as f64);
+    vms.set(instances.len() as f64);
     let mut vcpus = Family::gauge(
         "oie_host_active_vcpus",
         "Flavor vCPUs of the active domains on this host.",
     );
-    vcpus.push(Vec::<String>::new(), vcpus_total as f64);
+    vcpus.set(vcpus_total as f64);
     let mut timeouts = Family::counter(
         "oie_libvirt_domain_timeouts_total",
         "Domain reads that exceeded libvirt.call_timeout (their last values were served).",
     );
-    timeouts.push(Vec::<String>::new(), totals.timeouts as f64);
+    timeouts.set(totals.timeouts as f64);
     let mut xml_errors = Family::counter(
         "oie_libvirt_xml_errors_total",
         "Domain XML documents that could not be parsed.",
     );
-    xml_errors.push(Vec::<String>::new(), totals.xml_errors as f64);
+    xml_errors.set(totals.xml_errors as f64);
     let mut out = vec![
         r_threshold,
         w_threshold,
@@ -293,7 +293,7 @@ pub fn families(
             "oie_conntrack_up",
             "1 if the last conntrack dump succeeded (needs CAP_NET_ADMIN).",
         );
-        up.push(Vec::<String>::new(), if view.is_some() { 1.0 } else { 0.0 });
+        up.set(if view.is_some() { 1.0 } else { 0.0 });
         out.push(up);
         if let Some(v) = view {
             out.push(ct_ip);
@@ -301,13 +301,13 @@ pub fn families(
                 "oie_conntrack_flows",
                 "Entries of the conntrack table at the last dump.",
             );
-            flows.push(Vec::<String>::new(), v.flows as f64);
+            flows.set(v.flows as f64);
             out.push(flows);
             let mut took = Family::gauge(
                 "oie_host_conntrack_read_duration_seconds",
                 "How long the last conntrack dump and its matching took.",
             );
-            took.push(Vec::<String>::new(), v.seconds);
+            took.set(v.seconds);
             out.push(took);
         }
     }
