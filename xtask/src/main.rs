@@ -276,9 +276,13 @@ fn run_all() -> Result {
     build.args(["build", "--quiet", "--bins"]);
     run(build)?;
     let target = target_dir("debug");
+    // Exporters that keep state in their working directory keep it out of the repo.
+    let workdir = target.join("xtask-run");
+    std::fs::create_dir_all(&workdir).map_err(|e| format!("{}: {e}", workdir.display()))?;
     let mut children = Vec::new();
     for bin in BINARIES {
         let child = Command::new(target.join(bin))
+            .current_dir(&workdir)
             .spawn()
             .map_err(|e| format!("cannot start {bin}: {e}"))?;
         children.push((bin, child));
