@@ -340,17 +340,23 @@ async fn run(
         spec.user_agents[fastrand::usize(..spec.user_agents.len())].clone()
     };
     let timeout = Duration::from_secs(spec.poll_timeout);
-    // Once per task: a reload that changes the CA file restarts the task.
-    let tls = tls::client_config(spec.id.tls_verify, spec.id.tls_ca_file.as_deref())
-        .await
-        .map_err(Failure::CannotProceed);
+    // Once per task: a reload that changes the CA file restarts the task. Without
+    // verification there is nothing to build.
+    let tls = if spec.id.tls_verify {
+        tls::client_config(spec.id.tls_ca_file.as_deref())
+            .await
+            .map(Some)
+            .map_err(Failure::CannotProceed)
+    } else {
+        Ok(None)
+    };
     let mut failures_in_a_row = 0u32;
     loop {
         let started = Instant::now();
         let result = match &tls {
             Ok(tls) => {
                 let _permit = limit.acquire().await;
-                poll_once(&kind, &spec.id, &ua, timeout, tls).await
+                poll_once(&kind, &spec.id, &ua, timeout, tls.as_ref()).await
             }
             Err(e) => Err(e.clone()),
         };
@@ -394,7 +400,7 @@ async fn poll_once(
     id: &Identifier,
     ua: &str,
     timeout: Duration,
-    tls: &rustls::ClientConfig,
+    tls: Option<&rustls::ClientConfig>,
 ) -> Result<Balance, Failure> {
     let poll = async {
         let secret = id
@@ -407,9 +413,16 @@ async fn poll_once(
             .user_agent(ua)
             // A session lives for one poll, like the original's.
             .cookie_store(true)
-            .connect_timeout(timeout.min(Duration::from_secs(15)))
+            .connect_timeout(timeout.min(Duration::from_secs(15)));
+        let http = match tls {
             // Shared, so the CA store is not rebuilt for every poll.
-            .tls_backend_preconfigured(tls.clone())
+            Some(config) => http.tls_backend_preconfigured(config.clone()),
+            // `tls_verify: false` (the original's default): any certificate; no roots.
+            None => http
+                .tls_certs_only([])
+                .tls_danger_accept_invalid_certs(true),
+        };
+        let http = http
             .build()
             .map_err(|e| providers::http::transport("client", e))?;
         let base = id

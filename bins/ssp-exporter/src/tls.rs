@@ -7,15 +7,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, RootCertStore};
 use tokio::sync::OnceCell;
 
 static SYSTEM_ROOTS: OnceCell<Arc<RootCertStore>> = OnceCell::const_new();
 static VERIFIED: OnceCell<ClientConfig> = OnceCell::const_new();
-static UNVERIFIED: OnceCell<ClientConfig> = OnceCell::const_new();
 /// By CA file: its content when read and the config built with it, shared by every
 /// identifier naming the same file with the same content.
 static WITH_FILE: Mutex<BTreeMap<PathBuf, (Vec<u8>, ClientConfig)>> = Mutex::new(BTreeMap::new());
@@ -55,26 +53,15 @@ fn with_roots(roots: Arc<RootCertStore>) -> Result<ClientConfig, String> {
         .with_no_client_auth())
 }
 
-/// The TLS config of an identifier: verified against the system's CAs and its
-/// `tls_ca_file`, or not verified at all (`tls_verify: false`).
-pub async fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<ClientConfig, String> {
-    match (verify, ca_file) {
-        (false, _) => UNVERIFIED
-            .get_or_try_init(|| async {
-                Ok(ClientConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| e.to_string())?
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(Unverified(provider())))
-                    .with_no_client_auth())
-            })
-            .await
-            .cloned(),
-        (true, None) => VERIFIED
+/// The TLS config of an identifier that verifies (`tls_verify: false` needs none: the
+/// poll's client accepts any certificate itself): the system's CAs and its `tls_ca_file`.
+pub async fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, String> {
+    match ca_file {
+        None => VERIFIED
             .get_or_try_init(|| async { with_roots(system_roots().await) })
             .await
             .cloned(),
-        (true, Some(path)) => {
+        Some(path) => {
             let pem = tokio::fs::read(path)
                 .await
                 .map_err(|e| format!("tls_ca_file {}: {e}", path.display()))?;
@@ -111,56 +98,6 @@ pub async fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<Clien
     }
 }
 
-/// `tls_verify: false`: any certificate is accepted (the original's default), but the
-/// handshake's signatures are still checked.
-#[derive(Debug)]
-struct Unverified(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,12 +108,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").expect("write");
-        let e = client_config(true, Some(&empty)).await.expect_err("empty");
+        let e = client_config(Some(&empty)).await.expect_err("empty");
         assert!(e.contains("no PEM certificate"), "{e}");
-        let e = client_config(true, Some(&dir.path().join("missing.pem")))
+        let e = client_config(Some(&dir.path().join("missing.pem")))
             .await
             .expect_err("missing");
         assert!(e.starts_with("tls_ca_file "), "{e}");
-        client_config(false, None).await.expect("unverified");
     }
 }
