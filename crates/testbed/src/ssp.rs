@@ -235,6 +235,32 @@ impl Portal {
         known.is_some() && known.as_ref() == cookies(headers).get(cookie_name)
     }
 
+    /// A login with `user` and `password`: the account and its answer, or the refusal
+    /// the portal gives (the answer decides a captcha or rate limit first, as a portal
+    /// asks for those before it looks at the password).
+    #[allow(
+        clippy::result_large_err,
+        reason = "the handler returns the refusal at once"
+    )]
+    fn login(
+        &self,
+        provider: Provider,
+        user: &str,
+        password: Option<&str>,
+        refusals: Refusals,
+    ) -> Result<(usize, Answer), Response> {
+        let Some((i, expected, answer)) = self.find(provider, user) else {
+            return Err(refusals.wrong);
+        };
+        self.hit(i);
+        match answer {
+            Answer::RateLimit => Err(refusals.rate_limited),
+            Answer::Captcha => Err(refusals.captcha),
+            _ if password != Some(expected.as_str()) => Err(refusals.wrong),
+            _ => Ok((i, answer)),
+        }
+    }
+
     fn hit(&self, index: usize) {
         *self
             .per_account
@@ -243,6 +269,13 @@ impl Portal {
             .entry(index)
             .or_default() += 1;
     }
+}
+
+/// How a portal refuses a login.
+struct Refusals {
+    wrong: Response,
+    captcha: Response,
+    rate_limited: Response,
 }
 
 /// A running portal simulator; stops when dropped.
@@ -454,22 +487,22 @@ async fn almatel_login(State(p): State<Arc<Portal>>, body: Bytes) -> Response {
     p.counts.requests.fetch_add(1, Ordering::Relaxed);
     let f = form(&body);
     let login = f.get("login").cloned().unwrap_or_default();
-    let Some((i, password, answer)) = p.find(Provider::Almatel, &login) else {
-        return ok(&json!({"ok": false, "error": "Неверный логин или пароль"}));
+    let refusals = Refusals {
+        wrong: ok(&json!({"ok": false, "error": "Неверный логин или пароль"})),
+        captcha: ok(
+            &json!({"ok": false, "captcha": true, "error": "Введите код с картинки (captcha)"}),
+        ),
+        rate_limited: too_many(),
     };
-    p.hit(i);
-    match answer {
-        Answer::RateLimit => return too_many(),
-        Answer::Captcha => {
-            return ok(
-                &json!({"ok": false, "captcha": true, "error": "Введите код с картинки (captcha)"}),
-            );
-        }
-        _ => {}
-    }
-    if f.get("password") != Some(&password) {
-        return ok(&json!({"ok": false, "error": "Неверный логин или пароль"}));
-    }
+    let i = match p.login(
+        Provider::Almatel,
+        &login,
+        f.get("password").map(String::as_str),
+        refusals,
+    ) {
+        Ok((i, _)) => i,
+        Err(r) => return r,
+    };
     let session = p.open("almatel", i);
     with_cookie(ok(&json!({"ok": true})), "PHPSESSID", &session)
 }
@@ -520,23 +553,17 @@ async fn aruba_get_credit(State(p): State<Arc<Portal>>, body: Bytes) -> Response
     p.counts.requests.fetch_add(1, Ordering::Relaxed);
     let creds: Value = serde_json::from_slice(&body).unwrap_or_default();
     let user = creds["Username"].as_str().unwrap_or_default();
-    let refused = || {
+    let refusals = Refusals {
         // The WCF service answers 200 with Success false.
-        ok(&json!({"ExceptionInfo": null, "ResultCode": -1,
-            "ResultMessage": "Invalid credentials", "Success": false, "Value": null}))
+        wrong: ok(&json!({"ExceptionInfo": null, "ResultCode": -1,
+            "ResultMessage": "Invalid credentials", "Success": false, "Value": null})),
+        captcha: bot_check(),
+        rate_limited: too_many(),
     };
-    let Some((i, password, answer)) = p.find(Provider::Aruba, user) else {
-        return refused();
+    let answer = match p.login(Provider::Aruba, user, creds["Password"].as_str(), refusals) {
+        Ok((_, answer)) => answer,
+        Err(r) => return r,
     };
-    p.hit(i);
-    match answer {
-        Answer::RateLimit => return too_many(),
-        Answer::Captcha => return bot_check(),
-        _ => {}
-    }
-    if creds["Password"].as_str() != Some(password.as_str()) {
-        return refused();
-    }
     if let Some(r) = fault(
         &answer,
         r#"{"ExceptionInfo":null,"ResultCode":0,"Value":{"Val"#,
@@ -569,23 +596,18 @@ async fn freedom_api(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Byt
     match call["method"].as_str() {
         Some("auth") => {
             let user = call["params"]["username"].as_str().unwrap_or_default();
-            let wrong = || ok(&json!({"error": 1, "message": "Неверный логин или пароль"}));
-            let Some((i, password, answer)) = p.find(Provider::Freedom, user) else {
-                return wrong();
+            let refusals = Refusals {
+                wrong: ok(&json!({"error": 1, "message": "Неверный логин или пароль"})),
+                captcha: ok(
+                    &json!({"error": 3, "message": "Требуется ввод captcha", "captcha": true}),
+                ),
+                rate_limited: too_many(),
             };
-            p.hit(i);
-            match answer {
-                Answer::RateLimit => return too_many(),
-                Answer::Captcha => {
-                    return ok(
-                        &json!({"error": 3, "message": "Требуется ввод captcha", "captcha": true}),
-                    );
-                }
-                _ => {}
-            }
-            if call["params"]["password"].as_str() != Some(password.as_str()) {
-                return wrong();
-            }
+            let password = call["params"]["password"].as_str();
+            let i = match p.login(Provider::Freedom, user, password, refusals) {
+                Ok((i, _)) => i,
+                Err(r) => return r,
+            };
             let token = p.open("freedom", i);
             ok(&json!({"error": 0, "token": token, "deviceCid": format!("cid-{i}")}))
         }
@@ -650,34 +672,30 @@ async fn megafon_login(State(p): State<Arc<Portal>>, headers: HeaderMap, body: B
             &json!({"code": "a201", "message": "Неправильный формат телефона"}),
         );
     }
-    let wrong = || {
-        json_response(
+    let refusals = Refusals {
+        wrong: json_response(
             StatusCode::BAD_REQUEST,
             &json!({"code": "a211", "message": "Неправильный номер телефона или пароль"}),
-        )
+        ),
+        captcha: json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"code": "a216", "message": "Введите код с картинки", "captchaUrl": "/mlk/api/captcha"}),
+        ),
+        // MegaFon says it in the login answer, not with a 429.
+        rate_limited: json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"code": "a218", "message": "Превышено количество попыток входа с использованием пароля. Попробуйте позже"}),
+        ),
     };
-    let Some((i, password, answer)) = p.find(Provider::Megafon, &login) else {
-        return wrong();
+    let i = match p.login(
+        Provider::Megafon,
+        &login,
+        f.get("password").map(String::as_str),
+        refusals,
+    ) {
+        Ok((i, _)) => i,
+        Err(r) => return r,
     };
-    p.hit(i);
-    match answer {
-        Answer::Captcha => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({"code": "a216", "message": "Введите код с картинки", "captchaUrl": "/mlk/api/captcha"}),
-            );
-        }
-        Answer::RateLimit => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({"code": "a218", "message": "Превышено количество попыток входа с использованием пароля. Попробуйте позже"}),
-            );
-        }
-        _ => {}
-    }
-    if f.get("password") != Some(&password) {
-        return wrong();
-    }
     let jwt = p.open("jwt", i);
     ok(&json!({"name": "Абонент", "phone": login, "jwtToken": jwt, "authenticated": true}))
 }
@@ -749,29 +767,26 @@ async fn t2_token(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes)
         );
     }
     let user = f.get("username").cloned().unwrap_or_default();
-    let wrong = || {
-        json_response(
+    let refusals = Refusals {
+        wrong: json_response(
             StatusCode::UNAUTHORIZED,
             &json!({"error": "invalid_grant", "error_description": "Invalid user credentials"}),
-        )
+        ),
+        captcha: json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "invalid_grant", "error_description": "captcha required"}),
+        ),
+        rate_limited: too_many(),
     };
-    let Some((i, password, answer)) = p.find(Provider::T2, &user) else {
-        return wrong();
+    let i = match p.login(
+        Provider::T2,
+        &user,
+        f.get("password").map(String::as_str),
+        refusals,
+    ) {
+        Ok((i, _)) => i,
+        Err(r) => return r,
     };
-    p.hit(i);
-    match answer {
-        Answer::RateLimit => return too_many(),
-        Answer::Captcha => {
-            return json_response(
-                StatusCode::UNAUTHORIZED,
-                &json!({"error": "invalid_grant", "error_description": "captcha required"}),
-            );
-        }
-        _ => {}
-    }
-    if f.get("password") != Some(&password) {
-        return wrong();
-    }
     let token = p.open("t2access", i);
     ok(&json!({"access_token": token, "token_type": "Bearer", "expires_in": 300}))
 }
@@ -865,23 +880,22 @@ async fn wifire_login(State(p): State<Arc<Portal>>, headers: HeaderMap, body: By
     }
     let login: Value = serde_json::from_slice(&body).unwrap_or_default();
     let account = login["accountNumber"].as_str().unwrap_or_default();
-    let wrong = || ok(&json!({"resultCode": 1, "message": "Неверный номер договора или пароль"}));
-    let Some((i, password, answer)) = p.find(Provider::Wifire, account) else {
-        return wrong();
+    let refusals = Refusals {
+        wrong: ok(&json!({"resultCode": 1, "message": "Неверный номер договора или пароль"})),
+        captcha: ok(
+            &json!({"resultCode": 2, "message": "Введите код с картинки", "captchaRequired": true}),
+        ),
+        rate_limited: too_many(),
     };
-    p.hit(i);
-    match answer {
-        Answer::RateLimit => return too_many(),
-        Answer::Captcha => {
-            return ok(
-                &json!({"resultCode": 2, "message": "Введите код с картинки", "captchaRequired": true}),
-            );
-        }
-        _ => {}
-    }
-    if login["password"].as_str() != Some(password.as_str()) {
-        return wrong();
-    }
+    let i = match p.login(
+        Provider::Wifire,
+        account,
+        login["password"].as_str(),
+        refusals,
+    ) {
+        Ok((i, _)) => i,
+        Err(r) => return r,
+    };
     let session = p.open("wifire", i);
     with_cookie(ok(&json!({"resultCode": 0})), "WIFIRE_SID", &session)
 }
