@@ -318,6 +318,32 @@ pub fn stable_lines(exposition: &str) -> String {
         .collect()
 }
 
+/// Asserts that `promtool check metrics` (Prometheus's own parser and linter) accepts
+/// the exposition; its stdin is fed directly, no shell.
+pub fn assert_promtool_accepts(exposition: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (cargo xtask deps)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(exposition.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The value of the first sample line starting with `series` (name and labels, exactly).
 pub fn sample(exposition: &str, series: &str) -> Option<f64> {
     exposition.lines().find_map(|l| {

@@ -83,27 +83,10 @@ pub fn value(body: &str, series: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
 }
 
-/// utime + stime of a process, in seconds (assumes 100 ticks per second).
-pub fn cpu_seconds(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
-            let u: f64 = after.get(11)?.parse().ok()?;
-            let k: f64 = after.get(12)?.parse().ok()?;
-            Some((u + k) / 100.0)
-        })
-        .unwrap_or(0.0)
-}
+pub use testbed::procstat::cpu_seconds;
 
 /// Resident memory of a process in KiB (`VmRSS`), or `?`.
 pub fn rss_kib(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-        })
-        .unwrap_or_else(|| "?".into())
+    let rss = testbed::procstat::status(pid, "VmRSS");
+    rss.split_whitespace().next().unwrap_or("?").to_owned()
 }

@@ -6,37 +6,16 @@
 use std::time::{Duration, Instant};
 
 use testbed::hitron::{HitronSim, Model, Tls};
+use testbed::procstat::{self, cpu_seconds as cpu};
 
 const TARGETS: usize = 100;
 const PASSWORD: &str = "bench-password";
 
 fn rss(pid: u32) -> (String, String) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map_or("?".into(), |v| v.trim().to_owned())
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// utime + stime of a process in seconds (100 ticks per second).
-fn cpu(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let after: Vec<String> = s
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            let u: f64 = after.get(11)?.parse().ok()?;
-            let k: f64 = after.get(12)?.parse().ok()?;
-            Some((u + k) / 100.0)
-        })
-        .unwrap_or(0.0)
+    (
+        procstat::status(pid, "VmRSS"),
+        procstat::status(pid, "VmHWM"),
+    )
 }
 
 fn pin(der: &[u8]) -> String {

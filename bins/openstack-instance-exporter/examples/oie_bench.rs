@@ -296,11 +296,7 @@ async fn scrape_bench(bin: &str) -> Result<(), String> {
         lat.push(t.elapsed().as_secs_f64() * 1e3);
     }
     lat.sort_by(f64::total_cmp);
-    let rss = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_owned()))
-        .unwrap_or_default();
+    let rss = testbed::procstat::status(child.id(), "VmRSS");
     let _ = child.kill();
     let _ = child.wait();
     println!(

@@ -7,35 +7,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use testbed::procstat::{cpu_seconds as cpu, status};
 use testbed::ssp::{Answer, PortalSim, Provider};
 
 const IDENTIFIERS: usize = 100;
-
-fn proc_field(pid: u32, file: &str, name: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .map_or("?".into(), |v| v.trim().to_owned())
-}
-
-/// utime + stime of a process in seconds (100 ticks per second).
-fn cpu(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let after: Vec<String> = s
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            let u: f64 = after.get(11)?.parse().ok()?;
-            let k: f64 = after.get(12)?.parse().ok()?;
-            Some((u + k) / 100.0)
-        })
-        .unwrap_or(0.0)
-}
 
 /// The sum of every `ssp_polls_total` sample.
 fn polls(body: &str) -> f64 {
@@ -155,8 +130,8 @@ async fn main() -> Result<(), String> {
     );
     println!(
         "RSS idle after it: {} (peak {})",
-        proc_field(pid, "status", "VmRSS:"),
-        proc_field(pid, "status", "VmHWM:")
+        status(pid, "VmRSS"),
+        status(pid, "VmHWM")
     );
     drop(child);
 
@@ -183,7 +158,7 @@ async fn main() -> Result<(), String> {
         (t1 - t0).as_secs_f64(),
         n / (t1 - t0).as_secs_f64(),
         (cpu1 - cpu0) / n * 1e3,
-        proc_field(pid, "status", "VmRSS:")
+        status(pid, "VmRSS")
     );
     Ok(())
 }

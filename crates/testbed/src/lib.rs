@@ -11,6 +11,7 @@ pub mod geoip;
 #[cfg(feature = "hitron")]
 pub mod hitron;
 pub mod netns;
+pub mod procstat;
 pub mod reaction;
 #[cfg(any(feature = "ssp", feature = "hitron", feature = "feeds"))]
 pub mod serve;

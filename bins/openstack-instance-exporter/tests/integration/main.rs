@@ -109,7 +109,7 @@ fn masked(body: &str) -> String {
 async fn compute_node_golden() {
     // Conntrack from an empty namespace, so the host's table does not show.
     let ns = testbed::netns::Netns::new("oie-golden").expect("netns");
-    let (dir, config) =
+    let (_dir, config) =
         conntrack_config(&format!("conntrack:\n  netns: {}\n", ns.path().display()));
     let p = start(&[
         config.as_str(),
@@ -126,19 +126,7 @@ async fn compute_node_golden() {
     assert!(!body.contains("instance-0000a003"), "{body}");
     assert_eq!(sample(&body, "oie_host_active_vms"), Some(2.0));
     assert_eq!(sample(&body, "oie_host_active_vcpus"), Some(6.0));
-    let file = dir.path().join("m.prom");
-    std::fs::write(&file, &body).expect("write");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("promtool check metrics < {}", file.display()))
-        .output()
-        .expect("promtool");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    e2e_tests::assert_promtool_accepts(&body);
 }
 
 #[tokio::test]

@@ -232,23 +232,6 @@ fn ssp_lines(body: &str) -> String {
         .collect()
 }
 
-fn promtool_check(body: &str) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let file = dir.path().join("metrics.prom");
-    std::fs::write(&file, body).expect("write");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("promtool check metrics < {}", file.display()))
-        .output()
-        .expect("promtool");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test]
 async fn every_provider_meets_every_answer() {
     let sim = PortalSim::start(true).await.expect("simulator");
@@ -278,8 +261,8 @@ async fn every_provider_meets_every_answer() {
     let native_body = wait_polled(&native, &m.all).await;
     golden("matrix-compat.prom", &ssp_lines(&compat_body));
     golden("matrix-native.prom", &ssp_lines(&native_body));
-    promtool_check(&compat_body);
-    promtool_check(&native_body);
+    e2e_tests::assert_promtool_accepts(&compat_body);
+    e2e_tests::assert_promtool_accepts(&native_body);
 
     // Every failure is logged with its reason and the identifier; no secret, session
     // token or CSRF value in any line, at debug level.
