@@ -273,22 +273,15 @@ impl Instances {
                 self.config.libvirt.call_timeout
             )),
         };
-        let mut state = self.lock();
         match dump {
             Ok(d) => {
-                if state.conntrack_failing {
-                    tracing::info!("conntrack readable again");
-                    state.conntrack_failing = false;
-                }
-                let fixed: HashSet<std::net::IpAddr> = instances
-                    .iter()
-                    .flat_map(|i| i.domain.fixed_ips.iter().copied())
-                    .collect();
+                // Matched outside the lock: the blocking libvirt reads take it too.
                 let owners: HashMap<std::net::IpAddr, usize> = instances
                     .iter()
                     .enumerate()
                     .flat_map(|(n, i)| i.domain.fixed_ips.iter().map(move |ip| (*ip, n)))
                     .collect();
+                let fixed: HashSet<std::net::IpAddr> = owners.keys().copied().collect();
                 // Disabled lists match nothing; the indices stay those of NAMES.
                 let sets: Vec<Arc<crate::threat::list::Set>> = self
                     .lists
@@ -296,15 +289,22 @@ impl Instances {
                     .map(|l| l.as_ref().map(|l| l.set.load_full()).unwrap_or_default())
                     .collect();
                 let hits = crate::threat::hits(&d.flows, &owners, &sets);
+                let counts = crate::conntrack::count(&d.flows, &fixed);
+                let mut state = self.lock();
+                if state.conntrack_failing {
+                    tracing::info!("conntrack readable again");
+                    state.conntrack_failing = false;
+                }
                 log_hits(&mut state, instances, &hits);
                 Some(ConntrackView {
-                    counts: crate::conntrack::count(&d.flows, &fixed),
+                    counts,
                     flows: d.flows.len(),
                     seconds: started.elapsed().as_secs_f64(),
                     hits,
                 })
             }
             Err(e) => {
+                let mut state = self.lock();
                 if !state.conntrack_failing {
                     tracing::warn!(error = %e, "cannot read conntrack; oie_conntrack_up is 0, the libvirt metrics go on");
                     state.conntrack_failing = true;
